@@ -1,0 +1,2 @@
+//! The `orb` command line.
+fn main() {}

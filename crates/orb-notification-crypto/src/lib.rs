@@ -1,0 +1,1 @@
+//! Graph rich-notification crypto (work in progress in this session).
