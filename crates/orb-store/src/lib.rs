@@ -1,0 +1,73 @@
+//! orb's durable state: every booking orb manages (the ORB fields plus the ids that
+//! correlate Exchange and TOPdesk), the Graph subscriptions, the encrypted secrets and
+//! notification-encryption keys, the delta/poll cursors, the inbox of raw notifications,
+//! the outbox of planned effects and the audit log. It offers atomic multi-key
+//! transactions and a durable commit with group commit, on an embedded
+//! [sled](https://docs.rs/sled/0.34) database that it owns and hides.
+//!
+//! It never exposes a sled type, never decides anything about a booking (that is
+//! orb-reconcile's job), performs no network I/O, spawns no async task and reads no
+//! clock: callers pass `now`. It never writes a secret, private key or client state to
+//! disk unencrypted and never puts one in an error message.
+//!
+//! # On-disk format (version 2)
+//!
+//! One sled database directory holds these trees (names are part of the format):
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `meta` | `format_version` / `key_check` | `u32` BE / sealed constant |
+//! | `bookings` | match id (UTF-8) | postcard [`Booking`] |
+//! | `booking_idx` | unique: `kind ‖ lp(value)`; multi: `kind ‖ parts ‖ lp(match id)` | match id |
+//! | `subscriptions` | subscription id | postcard, `clientState` sealed |
+//! | `secrets` | name | sealed bytes |
+//! | `encryption_keys` | certificate id | sealed postcard [`EncryptionKey`] |
+//! | `cursors` | `d ‖ room` / `w ‖ name` | delta link UTF-8 / `i128` BE nanoseconds |
+//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] |
+//! | `inbox_pending` | seq | empty (present while not done) |
+//! | `inbox_hash` | SHA-256 of the body | seq |
+//! | `outbox` | id `u64` BE | postcard [`OutboxEntry`] |
+//! | `outbox_due` | `time ‖ id` | empty (present while pending) |
+//! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
+//! | `audit_idx` | `c ‖ lp(correlation id) ‖ id` / `b ‖ lp(match id) ‖ id` | audit key |
+//!
+//! `lp(x)` is `x` with a `u32` BE length prefix; `time` is a sortable `u64` BE of
+//! microseconds since the epoch (sign bit flipped). Booking index kinds: 1 room event id,
+//! 2 TOPdesk reservation id, 3 TOPdesk reservation number (these three unique), 10
+//! organizer event id, 11 `iCalUId` (+ occurrence start), 12 room, 13 series master,
+//! 14 correlation id (added in format 2). Records are
+//! [postcard](https://docs.rs/postcard/1) 1.x (a stable, documented wire format) of
+//! the public structs, field by field in declaration order, timestamps as `i128`
+//! nanoseconds; so **any change to a stored struct needs a new format version and a
+//! migration** in `Store::open`. Sealed values are
+//! `0x01 ‖ iv ‖ AES-256-CBC(plaintext) ‖ HMAC-SHA256` (see [`MasterKey`]).
+//!
+//! Every write is one sled transaction over all trees ([`Transaction`]), so a record
+//! and its index entries, outbox entries and audit records are never seen apart.
+//! [`Transaction::commit`] returns after `fsync`; concurrent commits share one flush.
+//!
+//! Format history: 1 = first format (no correlation-id booking index); 2 = current.
+
+mod booking;
+mod codec;
+mod crypto;
+mod error;
+mod flush;
+mod ids;
+mod records;
+mod store;
+mod txn;
+
+pub use booking::{AppointmentType, Booking, Processor};
+pub use crypto::MasterKey;
+pub use error::{Error, Result};
+pub use ids::{
+    AuditId, CorrelationId, Fingerprint, GraphEventId, IcalUid, InboxSeq, MatchId, OutboxId,
+    RoomMailbox, SubscriptionId, TopdeskReservationId, TopdeskReservationNumber,
+};
+pub use records::{
+    AuditEntry, AuditRecord, EncryptionKey, InboxAppend, InboxEntry, KeyState, NewEffect,
+    OutboxEntry, OutboxState, SecretBytes, Subscription, SubscriptionState,
+};
+pub use store::{CURRENT_FORMAT, OpenOptions, OutboxDepth, Store};
+pub use txn::Transaction;

@@ -1,0 +1,1029 @@
+//! The [`Store`] handle: opening, format versioning, reads and single-purpose writes.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use sha2::{Digest as _, Sha256};
+use sled::Tree;
+
+use crate::booking::{Booking, ical_prefix, index_entries, kind, multi_prefix, unique_key};
+use crate::codec::{decode, encode, push_len_prefixed, time_id_key, u64_from_key};
+use crate::crypto::{MasterKey, Sealer};
+use crate::error::{Error, Result};
+use crate::flush::GroupCommit;
+use crate::ids::{
+    AuditId, CorrelationId, GraphEventId, IcalUid, InboxSeq, MatchId, OutboxId, RoomMailbox,
+    SubscriptionId, TopdeskReservationId, TopdeskReservationNumber,
+};
+use crate::records::{
+    AuditEntry, AuditRecord, EncryptionKey, InboxAppend, InboxEntry, NewEffect, OutboxEntry,
+    OutboxState, SecretBytes, StoredSubscription, Subscription,
+};
+use crate::txn::{
+    Op, T_AUDIT, T_AUDIT_IDX, T_BOOKING_IDX, T_BOOKINGS, T_CURSORS, T_INBOX, T_INBOX_HASH,
+    T_INBOX_PENDING, T_KEYS, T_META, T_OUTBOX, T_OUTBOX_DUE, T_SECRETS, T_SUBSCRIPTIONS,
+    TREE_NAMES, Transaction, apply_ops,
+};
+
+/// The format this build writes. Format 1 lacked the correlation-id booking index;
+/// opening a format-1 store rebuilds it.
+pub const CURRENT_FORMAT: u32 = 2;
+
+const FORMAT_KEY: &[u8] = b"format_version";
+const KEY_CHECK_KEY: &[u8] = b"key_check";
+const KEY_CHECK_PLAINTEXT: &[u8] = b"orb-store master key check";
+/// How many records one pruning or migration transaction touches.
+const CHUNK: usize = 1000;
+
+/// Slot names bound into sealed records (see [`crate::crypto`]).
+pub(crate) mod aad {
+    use crate::ids::SubscriptionId;
+
+    pub(crate) const KEY_CHECK: &str = "key-check";
+
+    pub(crate) fn secret(name: &str) -> String {
+        format!("secret:{name}")
+    }
+
+    pub(crate) fn encryption_key(id: &str) -> String {
+        format!("encryption-key:{id}")
+    }
+
+    pub(crate) fn client_state(id: &SubscriptionId) -> String {
+        format!("client-state:{id}")
+    }
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// Page cache size in bytes (default 64 MiB).
+    pub cache_capacity: u64,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Outbox depth by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboxDepth {
+    /// Entries waiting for an attempt.
+    pub pending: usize,
+    /// Entries parked after too many failures.
+    pub parked: usize,
+}
+
+/// orb's durable state. Cheap to clone; all clones share one database. `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Vec<Tree>,
+    sealer: Sealer,
+    group: GroupCommit,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `path` with default options.
+    ///
+    /// Writes the format version into a new store, migrates older formats, refuses newer
+    /// ones ([`Error::UnsupportedFormat`]) and checks `master` against the key the store
+    /// was created with ([`Error::WrongMasterKey`]).
+    pub fn open(path: impl AsRef<Path>, master: &MasterKey) -> Result<Self> {
+        Self::open_with(path, master, OpenOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        master: &MasterKey,
+        opts: OpenOptions,
+    ) -> Result<Self> {
+        let path = path.as_ref().to_owned();
+        let open_err = |e: sled::Error| match e {
+            sled::Error::Io(source) => Error::Open {
+                path: path.clone(),
+                source,
+            },
+            other => other.into(),
+        };
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(opts.cache_capacity)
+            .open()
+            .map_err(open_err)?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|n| db.open_tree(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_err)?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                sealer: Sealer::new(master),
+                group: GroupCommit::new(),
+                path,
+            }),
+        };
+        store.check_format_and_key()?;
+        Ok(store)
+    }
+
+    fn check_format_and_key(&self) -> Result<()> {
+        let meta = self.tree(T_META);
+        let found = match meta.get(FORMAT_KEY)? {
+            Some(v) => Some(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                Error::Corrupt("format version record has the wrong length".to_owned())
+            })?)),
+            None => None,
+        };
+        match found {
+            Some(v) if v > CURRENT_FORMAT => {
+                return Err(Error::UnsupportedFormat {
+                    found: v,
+                    supported: CURRENT_FORMAT,
+                });
+            }
+            Some(0) => return Err(Error::Corrupt("format version 0 is invalid".to_owned())),
+            _ => {}
+        }
+        // Check the key before migrating so a wrong key never rewrites anything.
+        match meta.get(KEY_CHECK_KEY)? {
+            Some(sealed) => {
+                self.sealer()
+                    .open("key check", aad::KEY_CHECK, &sealed)
+                    .map_err(|_| Error::WrongMasterKey)?;
+            }
+            None => {
+                let sealed = self.sealer().seal(aad::KEY_CHECK, KEY_CHECK_PLAINTEXT)?;
+                meta.insert(KEY_CHECK_KEY, sealed)?;
+            }
+        }
+        match found {
+            None => {
+                if self.tree(T_BOOKINGS).first()?.is_some() {
+                    return Err(Error::Corrupt(
+                        "bookings exist but the format version is missing".to_owned(),
+                    ));
+                }
+                meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())?;
+            }
+            Some(1) => self.migrate_1_to_2()?,
+            Some(_) => {}
+        }
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Format 1 → 2: adds the correlation-id index entry of every booking. Idempotent, so
+    /// a crash midway simply repeats it on the next open; the version is bumped last.
+    fn migrate_1_to_2(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut n = 0;
+        for item in self.tree(T_BOOKINGS).iter() {
+            let (k, v) = item?;
+            let b: Booking = decode("booking", &v)?;
+            let mut key = multi_prefix(kind::CORRELATION, b.correlation_id.as_str());
+            push_len_prefixed(&mut key, &k);
+            batch.insert(key, k);
+            n += 1;
+            if n % CHUNK == 0 {
+                self.tree(T_BOOKING_IDX)
+                    .apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        self.tree(T_BOOKING_IDX).apply_batch(batch)?;
+        self.inner.db.flush()?;
+        self.tree(T_META).insert(FORMAT_KEY, &2u32.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The format version on disk (after any migration: [`CURRENT_FORMAT`]).
+    pub fn format_version(&self) -> Result<u32> {
+        let v = self
+            .tree(T_META)
+            .get(FORMAT_KEY)?
+            .ok_or_else(|| Error::Corrupt("format version missing".to_owned()))?;
+        Ok(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+            Error::Corrupt("format version record has the wrong length".to_owned())
+        })?))
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// How many flushes durable commits have performed so far (group commit makes this
+    /// smaller than the number of durable commits under concurrency).
+    pub fn flush_count(&self) -> u64 {
+        self.inner.group.flush_count()
+    }
+
+    /// Flushes everything written so far (including buffered commits) to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.durable()
+    }
+
+    /// Starts a multi-key atomic write.
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction::new(self)
+    }
+
+    // ----- bookings -----
+
+    /// Saves a booking with its indexes, durably. See [`Transaction::save_booking`].
+    pub fn save_booking(&self, booking: &Booking) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.save_booking(booking.clone());
+        tx.commit()
+    }
+
+    /// Deletes a booking and its index entries, durably (no-op when absent).
+    pub fn delete_booking(&self, id: &MatchId) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.delete_booking(id.clone());
+        tx.commit()
+    }
+
+    /// The booking with this match id.
+    pub fn booking(&self, id: &MatchId) -> Result<Option<Booking>> {
+        self.tree(T_BOOKINGS)
+            .get(id.as_str().as_bytes())?
+            .map(|v| decode("booking", &v))
+            .transpose()
+    }
+
+    /// All bookings in match-id order.
+    pub fn bookings(&self) -> impl Iterator<Item = Result<Booking>> + '_ {
+        self.tree(T_BOOKINGS).iter().map(|item| {
+            let (_, v) = item?;
+            decode("booking", &v)
+        })
+    }
+
+    /// Number of bookings.
+    pub fn booking_count(&self) -> usize {
+        self.tree(T_BOOKINGS).len()
+    }
+
+    /// The booking whose room-calendar event has this id.
+    pub fn booking_by_room_event(&self, id: &GraphEventId) -> Result<Option<Booking>> {
+        self.unique_lookup(unique_key(kind::ROOM_EVENT, id.as_str()))
+    }
+
+    /// The booking with this TOPdesk reservation id.
+    pub fn booking_by_topdesk_id(&self, id: &TopdeskReservationId) -> Result<Option<Booking>> {
+        self.unique_lookup(unique_key(kind::TOPDESK_ID, id.as_str()))
+    }
+
+    /// The booking with this TOPdesk reservation number.
+    pub fn booking_by_topdesk_number(
+        &self,
+        number: &TopdeskReservationNumber,
+    ) -> Result<Option<Booking>> {
+        self.unique_lookup(unique_key(kind::TOPDESK_NUMBER, number.as_str()))
+    }
+
+    /// Bookings whose organizer-calendar event has this id (several for a multi-room
+    /// meeting).
+    pub fn bookings_by_organizer_event(&self, id: &GraphEventId) -> Result<Vec<Booking>> {
+        self.multi_lookup(multi_prefix(kind::ORGANIZER_EVENT, id.as_str()))
+    }
+
+    /// Bookings with this `iCalUId` (all occurrences and rooms of a series).
+    pub fn bookings_by_ical_uid(&self, uid: &IcalUid) -> Result<Vec<Booking>> {
+        self.multi_lookup(ical_prefix(uid, None))
+    }
+
+    /// Bookings with this `iCalUId` and occurrence start (`None`: non-occurrence
+    /// bookings such as the series master or a single meeting).
+    pub fn bookings_by_ical_occurrence(
+        &self,
+        uid: &IcalUid,
+        occurrence_start: Option<Timestamp>,
+    ) -> Result<Vec<Booking>> {
+        self.multi_lookup(ical_prefix(uid, Some(occurrence_start)))
+    }
+
+    /// Bookings of one room.
+    pub fn bookings_in_room(&self, room: &RoomMailbox) -> Result<Vec<Booking>> {
+        self.multi_lookup(multi_prefix(kind::ROOM, room.as_str()))
+    }
+
+    /// The occurrence bookings linked to a series master.
+    pub fn series_occurrences(&self, master: &MatchId) -> Result<Vec<Booking>> {
+        self.multi_lookup(multi_prefix(kind::SERIES_MASTER, master.as_str()))
+    }
+
+    /// Bookings last touched by the run with this correlation id.
+    pub fn bookings_by_correlation(&self, id: &CorrelationId) -> Result<Vec<Booking>> {
+        self.multi_lookup(multi_prefix(kind::CORRELATION, id.as_str()))
+    }
+
+    fn unique_lookup(&self, key: Vec<u8>) -> Result<Option<Booking>> {
+        match self.tree(T_BOOKING_IDX).get(key)? {
+            Some(id) => self
+                .tree(T_BOOKINGS)
+                .get(id)?
+                .map(|v| decode("booking", &v))
+                .transpose(),
+            None => Ok(None),
+        }
+    }
+
+    fn multi_lookup(&self, prefix: Vec<u8>) -> Result<Vec<Booking>> {
+        let mut out = Vec::new();
+        for item in self.tree(T_BOOKING_IDX).scan_prefix(prefix) {
+            let (_, id) = item?;
+            // Index and record are written in one transaction, so the record exists; a
+            // missing one would be reported by `verify_integrity`, not here.
+            if let Some(v) = self.tree(T_BOOKINGS).get(id)? {
+                out.push(decode("booking", &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- subscriptions -----
+
+    /// Inserts or replaces a subscription, durably.
+    pub fn put_subscription(&self, sub: &Subscription) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.put_subscription(sub)?;
+        tx.commit()
+    }
+
+    /// Deletes a subscription, durably (no-op when absent).
+    pub fn delete_subscription(&self, id: &SubscriptionId) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.delete_subscription(id.clone());
+        tx.commit()
+    }
+
+    /// The subscription with this id.
+    pub fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
+        self.tree(T_SUBSCRIPTIONS)
+            .get(id.as_str().as_bytes())?
+            .map(|v| self.open_subscription(&v))
+            .transpose()
+    }
+
+    /// All subscriptions in id order.
+    pub fn subscriptions(&self) -> Result<Vec<Subscription>> {
+        self.tree(T_SUBSCRIPTIONS)
+            .iter()
+            .map(|item| self.open_subscription(&item?.1))
+            .collect()
+    }
+
+    /// The subscriptions for one room (normally at most one).
+    pub fn subscriptions_for_room(&self, room: &RoomMailbox) -> Result<Vec<Subscription>> {
+        Ok(self
+            .subscriptions()?
+            .into_iter()
+            .filter(|s| &s.room == room)
+            .collect())
+    }
+
+    fn open_subscription(&self, bytes: &[u8]) -> Result<Subscription> {
+        let s: StoredSubscription = decode("subscription", bytes)?;
+        let client_state = self.sealer().open(
+            "subscription",
+            &aad::client_state(&s.id),
+            &s.sealed_client_state,
+        )?;
+        Ok(Subscription {
+            id: s.id,
+            room: s.room,
+            client_state: SecretBytes::new(client_state.to_vec()),
+            certificate_id: s.certificate_id,
+            expires_at: s.expires_at,
+            state: s.state,
+        })
+    }
+
+    // ----- secrets and encryption keys -----
+
+    /// Stores a secret encrypted under the master key, durably.
+    pub fn set_secret(&self, name: &str, value: &SecretBytes) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.set_secret(name, value)?;
+        tx.commit()
+    }
+
+    /// Decrypts a stored secret.
+    pub fn secret(&self, name: &str) -> Result<Option<SecretBytes>> {
+        match self.tree(T_SECRETS).get(name.as_bytes())? {
+            Some(sealed) => {
+                let plain = self.sealer().open("secret", &aad::secret(name), &sealed)?;
+                Ok(Some(SecretBytes::new(plain.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Names of the stored secrets.
+    pub fn secret_names(&self) -> Result<Vec<String>> {
+        self.tree(T_SECRETS)
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    /// Deletes a secret, durably (no-op when absent).
+    pub fn delete_secret(&self, name: &str) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.delete_secret(name);
+        tx.commit()
+    }
+
+    /// Stores a notification-encryption key encrypted under the master key, durably.
+    pub fn put_encryption_key(&self, key: &EncryptionKey) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.put_encryption_key(key)?;
+        tx.commit()
+    }
+
+    /// Decrypts one notification-encryption key.
+    pub fn encryption_key(&self, id: &str) -> Result<Option<EncryptionKey>> {
+        self.tree(T_KEYS)
+            .get(id.as_bytes())?
+            .map(|sealed| self.open_key(id, &sealed))
+            .transpose()
+    }
+
+    /// All notification-encryption keys (the ring), in id order.
+    pub fn encryption_keys(&self) -> Result<Vec<EncryptionKey>> {
+        self.tree(T_KEYS)
+            .iter()
+            .map(|item| {
+                let (k, sealed) = item?;
+                self.open_key(&String::from_utf8_lossy(&k), &sealed)
+            })
+            .collect()
+    }
+
+    /// Deletes a notification-encryption key, durably (no-op when absent).
+    pub fn delete_encryption_key(&self, id: &str) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.delete_encryption_key(id);
+        tx.commit()
+    }
+
+    fn open_key(&self, id: &str, sealed: &[u8]) -> Result<EncryptionKey> {
+        let plain = self
+            .sealer()
+            .open("encryption key", &aad::encryption_key(id), sealed)?;
+        decode("encryption key", &plain)
+    }
+
+    // ----- cursors -----
+
+    /// Stores the Graph delta link of a room, durably.
+    pub fn set_delta_link(&self, room: &RoomMailbox, link: &str) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.set_delta_link(room.clone(), link);
+        tx.commit()
+    }
+
+    /// Forgets the delta link of a room, durably.
+    pub fn clear_delta_link(&self, room: &RoomMailbox) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.clear_delta_link(room.clone());
+        tx.commit()
+    }
+
+    /// The Graph delta link of a room.
+    pub fn delta_link(&self, room: &RoomMailbox) -> Result<Option<String>> {
+        Ok(self
+            .tree(T_CURSORS)
+            .get(cursor_key(b'd', room.as_str()))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Stores a TOPdesk poll watermark, durably.
+    pub fn set_watermark(&self, name: &str, at: Timestamp) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.set_watermark(name, at);
+        tx.commit()
+    }
+
+    /// A TOPdesk poll watermark.
+    pub fn watermark(&self, name: &str) -> Result<Option<Timestamp>> {
+        match self.tree(T_CURSORS).get(cursor_key(b'w', name))? {
+            Some(v) => {
+                let n = i128::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+                    Error::Corrupt("watermark record has the wrong length".to_owned())
+                })?);
+                Timestamp::from_nanosecond(n)
+                    .map(Some)
+                    .map_err(|_| Error::Corrupt("watermark out of range".to_owned()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    // ----- inbox -----
+
+    /// Appends a raw notification body and returns once it is on disk, so the webhook
+    /// may answer 202. A body identical to one still in the inbox (same SHA-256) is not
+    /// stored again: the earlier entry's sequence number is returned with
+    /// `duplicate = true`.
+    pub fn append_inbox(&self, body: &[u8], now: Timestamp) -> Result<InboxAppend> {
+        let hash: [u8; 32] = Sha256::digest(body).into();
+        let seq = InboxSeq(self.generate_id()?);
+        let key = seq.0.to_be_bytes();
+        let entry = encode(
+            "inbox",
+            &InboxEntry {
+                seq,
+                received_at: now,
+                body: body.to_vec(),
+                hash,
+                done_at: None,
+            },
+        )?;
+        use sled::Transactional as _;
+        let trees = (
+            self.tree(T_INBOX),
+            self.tree(T_INBOX_PENDING),
+            self.tree(T_INBOX_HASH),
+        );
+        let outcome = trees
+            .transaction(|(inbox, pending, hashes)| {
+                if let Some(existing) = hashes.get(hash)? {
+                    return Ok(InboxAppend {
+                        seq: InboxSeq(u64_from_key(&existing).unwrap_or_default()),
+                        duplicate: true,
+                    });
+                }
+                inbox.insert(&key, entry.as_slice())?;
+                pending.insert(&key, &[])?;
+                hashes.insert(&hash, &key)?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(InboxAppend {
+                    seq,
+                    duplicate: false,
+                })
+            })
+            .map_err(tx_err)?;
+        // Also for a duplicate: the first copy may still be waiting for its flush.
+        self.durable()?;
+        Ok(outcome)
+    }
+
+    /// Marks an inbox entry processed, durably. Usually done inside the transaction
+    /// that saves the outcome ([`Transaction::mark_inbox_done`]).
+    pub fn mark_inbox_done(&self, seq: InboxSeq, at: Timestamp) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.mark_inbox_done(seq, at);
+        tx.commit()
+    }
+
+    /// Entries not yet marked done, in arrival order: what to replay on start-up.
+    pub fn pending_inbox(&self) -> Result<Vec<InboxEntry>> {
+        let mut out = Vec::new();
+        for item in self.tree(T_INBOX_PENDING).iter().keys() {
+            let key = item?;
+            if let Some(v) = self.tree(T_INBOX).get(&key)? {
+                out.push(decode("inbox", &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One inbox entry.
+    pub fn inbox_entry(&self, seq: InboxSeq) -> Result<Option<InboxEntry>> {
+        self.tree(T_INBOX)
+            .get(seq.0.to_be_bytes())?
+            .map(|v| decode("inbox", &v))
+            .transpose()
+    }
+
+    /// Number of inbox entries (pending and done).
+    pub fn inbox_len(&self) -> usize {
+        self.tree(T_INBOX).len()
+    }
+
+    /// Deletes entries that were marked done before `before` (and with them their
+    /// duplicate-detection hashes); returns how many. Durable.
+    pub fn prune_inbox(&self, before: Timestamp) -> Result<usize> {
+        let mut victims = Vec::new();
+        for item in self.tree(T_INBOX).iter() {
+            let (k, v) = item?;
+            let e: InboxEntry = decode("inbox", &v)?;
+            if e.done_at.is_some_and(|d| d < before) {
+                victims.push((k, e.hash));
+            }
+        }
+        for chunk in victims.chunks(CHUNK) {
+            let ops: Vec<Op> = chunk
+                .iter()
+                .flat_map(|(k, h)| {
+                    [
+                        Op::Delete {
+                            tree: T_INBOX,
+                            key: k.to_vec(),
+                        },
+                        Op::Delete {
+                            tree: T_INBOX_HASH,
+                            key: h.to_vec(),
+                        },
+                    ]
+                })
+                .collect();
+            self.apply(&ops)?;
+        }
+        self.durable()?;
+        Ok(victims.len())
+    }
+
+    // ----- outbox -----
+
+    /// Enqueues one effect, durably. Usually done inside the transaction that saves the
+    /// booking ([`Transaction::enqueue`]).
+    pub fn enqueue(&self, effect: NewEffect, now: Timestamp) -> Result<OutboxId> {
+        let mut tx = self.transaction();
+        let id = tx.enqueue(effect, now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Pending entries due at `now` (next attempt ≤ now), earliest first, at most `limit`.
+    pub fn due_effects(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let end = time_id_key(now, u64::MAX);
+        let mut out = Vec::new();
+        for item in self.tree(T_OUTBOX_DUE).range(..=end.as_slice()).keys() {
+            if out.len() >= limit {
+                break;
+            }
+            let key = item?;
+            let id = key
+                .get(8..)
+                .and_then(u64_from_key)
+                .ok_or_else(|| Error::Corrupt("malformed outbox schedule key".to_owned()))?;
+            if let Some(e) = self.effect(OutboxId(id))? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest pending entry becomes due (for the executor's timer).
+    pub fn next_due_at(&self) -> Result<Option<Timestamp>> {
+        match self.tree(T_OUTBOX_DUE).first()? {
+            Some((k, _)) => {
+                let id = k
+                    .get(8..)
+                    .and_then(u64_from_key)
+                    .ok_or_else(|| Error::Corrupt("malformed outbox schedule key".to_owned()))?;
+                Ok(self.effect(OutboxId(id))?.map(|e| e.next_attempt_at))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// One outbox entry.
+    pub fn effect(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
+        self.tree(T_OUTBOX)
+            .get(id.0.to_be_bytes())?
+            .map(|v| decode("outbox", &v))
+            .transpose()
+    }
+
+    /// All outbox entries in id (enqueue) order.
+    pub fn effects(&self) -> Result<Vec<OutboxEntry>> {
+        self.tree(T_OUTBOX)
+            .iter()
+            .map(|item| decode("outbox", &item?.1))
+            .collect()
+    }
+
+    /// Outbox entries of one booking, in enqueue order.
+    pub fn effects_for_booking(&self, id: &MatchId) -> Result<Vec<OutboxEntry>> {
+        Ok(self
+            .effects()?
+            .into_iter()
+            .filter(|e| e.booking.as_ref() == Some(id))
+            .collect())
+    }
+
+    /// Parked entries, in enqueue order.
+    pub fn parked_effects(&self) -> Result<Vec<OutboxEntry>> {
+        Ok(self
+            .effects()?
+            .into_iter()
+            .filter(|e| e.state == OutboxState::Parked)
+            .collect())
+    }
+
+    /// Outbox depth by state.
+    pub fn outbox_depth(&self) -> Result<OutboxDepth> {
+        let total = self.tree(T_OUTBOX).len();
+        let pending = self.tree(T_OUTBOX_DUE).len();
+        Ok(OutboxDepth {
+            pending,
+            parked: total.saturating_sub(pending),
+        })
+    }
+
+    /// Removes an executed effect, durably (no-op when absent).
+    pub fn complete_effect(&self, id: OutboxId) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.complete_effect(id);
+        tx.commit()
+    }
+
+    /// Records a failed attempt, durably; returns the entry's new state (parked once
+    /// `attempts >= max_attempts`). See [`Transaction::effect_failed`].
+    pub fn effect_failed(
+        &self,
+        id: OutboxId,
+        error: &str,
+        next_attempt_at: Timestamp,
+        max_attempts: u32,
+    ) -> Result<OutboxState> {
+        let mut tx = self.transaction();
+        tx.effect_failed(id, error, next_attempt_at, max_attempts);
+        tx.commit()?;
+        self.effect(id)?.map(|e| e.state).ok_or(Error::NotFound {
+            kind: "outbox entry",
+            id: id.to_string(),
+        })
+    }
+
+    /// Admin retry of one entry, durably. See [`Transaction::retry_effect`].
+    pub fn retry_effect(&self, id: OutboxId, now: Timestamp) -> Result<()> {
+        let mut tx = self.transaction();
+        tx.retry_effect(id, now);
+        tx.commit()
+    }
+
+    /// Admin retry of every parked entry of a booking, durably; returns how many.
+    pub fn retry_booking(&self, id: &MatchId, now: Timestamp) -> Result<usize> {
+        let parked: Vec<_> = self
+            .effects_for_booking(id)?
+            .into_iter()
+            .filter(|e| e.state == OutboxState::Parked)
+            .collect();
+        let mut tx = self.transaction();
+        for e in &parked {
+            tx.retry_effect(e.id, now);
+        }
+        tx.commit()?;
+        Ok(parked.len())
+    }
+
+    // ----- audit -----
+
+    /// Appends one audit record, durably. Usually done inside the transaction that
+    /// records the outcome ([`Transaction::audit`]).
+    pub fn append_audit(&self, entry: AuditEntry) -> Result<AuditId> {
+        let mut tx = self.transaction();
+        let id = tx.audit(entry)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Audit records of one correlation id, in append order.
+    pub fn audit_by_correlation(&self, id: &CorrelationId) -> Result<Vec<AuditRecord>> {
+        self.audit_lookup(b'c', id.as_str())
+    }
+
+    /// Audit records of one booking, in append order.
+    pub fn audit_by_booking(&self, id: &MatchId) -> Result<Vec<AuditRecord>> {
+        self.audit_lookup(b'b', id.as_str())
+    }
+
+    /// Audit records with `at >= since`, oldest first, at most `limit`.
+    pub fn audit_since(&self, since: Timestamp, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.tree(T_AUDIT)
+            .range(time_id_key(since, 0).as_slice()..)
+            .values()
+            .take(limit)
+            .map(|v| decode("audit", &v?))
+            .collect()
+    }
+
+    /// Number of audit records.
+    pub fn audit_len(&self) -> usize {
+        self.tree(T_AUDIT).len()
+    }
+
+    /// Retention: deletes audit records with `at < before` together with their index
+    /// entries; returns how many. Durable.
+    pub fn prune_audit(&self, before: Timestamp) -> Result<usize> {
+        let end = time_id_key(before, 0);
+        let mut removed = 0;
+        loop {
+            let mut ops = Vec::new();
+            for item in self.tree(T_AUDIT).range(..end.as_slice()).take(CHUNK) {
+                let (k, v) = item?;
+                let r: AuditRecord = decode("audit", &v)?;
+                ops.push(Op::Delete {
+                    tree: T_AUDIT_IDX,
+                    key: audit_idx_key(b'c', r.entry.correlation_id.as_str(), r.id),
+                });
+                if let Some(b) = &r.entry.booking {
+                    ops.push(Op::Delete {
+                        tree: T_AUDIT_IDX,
+                        key: audit_idx_key(b'b', b.as_str(), r.id),
+                    });
+                }
+                ops.push(Op::Delete {
+                    tree: T_AUDIT,
+                    key: k.to_vec(),
+                });
+                removed += 1;
+            }
+            if ops.is_empty() {
+                break;
+            }
+            self.apply(&ops)?;
+        }
+        self.durable()?;
+        Ok(removed)
+    }
+
+    fn audit_lookup(&self, tag: u8, value: &str) -> Result<Vec<AuditRecord>> {
+        let mut prefix = vec![tag];
+        push_len_prefixed(&mut prefix, value.as_bytes());
+        let mut out = Vec::new();
+        for item in self.tree(T_AUDIT_IDX).scan_prefix(prefix) {
+            let (_, key) = item?;
+            if let Some(v) = self.tree(T_AUDIT).get(key)? {
+                out.push(decode("audit", &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- integrity -----
+
+    /// Checks every cross-reference: each booking index entry points at a booking whose
+    /// own index entries include it and vice versa; inbox pending marks and hashes,
+    /// outbox schedule and audit index entries point at matching records. Returns
+    /// [`Error::Corrupt`] describing the first problem. Reads the whole store.
+    pub fn verify_integrity(&self) -> Result<()> {
+        let corrupt = |m: String| Err(Error::Corrupt(m));
+        let mut expected = HashSet::new();
+        for item in self.tree(T_BOOKINGS).iter() {
+            let (k, v) = item?;
+            let b: Booking = decode("booking", &v)?;
+            if b.match_id.as_str().as_bytes() != k.as_ref() {
+                return corrupt(format!("booking stored under the wrong key {}", b.match_id));
+            }
+            for e in index_entries(&b, CURRENT_FORMAT) {
+                match self.tree(T_BOOKING_IDX).get(&e.key)? {
+                    Some(holder) if holder == k => {}
+                    _ => return corrupt(format!("index entry missing for booking {}", b.match_id)),
+                }
+                expected.insert(e.key);
+            }
+        }
+        for item in self.tree(T_BOOKING_IDX).iter() {
+            let (k, holder) = item?;
+            if !expected.contains(k.as_ref()) {
+                return corrupt(format!(
+                    "stale index entry pointing at {}",
+                    String::from_utf8_lossy(&holder)
+                ));
+            }
+        }
+        for item in self.tree(T_INBOX_PENDING).iter().keys() {
+            let k = item?;
+            match self.tree(T_INBOX).get(&k)? {
+                Some(v) if decode::<InboxEntry>("inbox", &v)?.done_at.is_none() => {}
+                _ => return corrupt("pending mark without a pending inbox entry".to_owned()),
+            }
+        }
+        for item in self.tree(T_INBOX).iter() {
+            let (k, v) = item?;
+            let e: InboxEntry = decode("inbox", &v)?;
+            let pending = self.tree(T_INBOX_PENDING).contains_key(&k)?;
+            if pending != e.done_at.is_none() {
+                return corrupt(format!(
+                    "inbox entry {} has an inconsistent pending mark",
+                    e.seq
+                ));
+            }
+            if self.tree(T_INBOX_HASH).get(e.hash)?.as_deref() != Some(k.as_ref()) {
+                return corrupt(format!("inbox entry {} has no duplicate hash", e.seq));
+            }
+        }
+        if self.tree(T_INBOX_HASH).len() != self.tree(T_INBOX).len() {
+            return corrupt("inbox hash count differs from entry count".to_owned());
+        }
+        let mut pending = 0;
+        for item in self.tree(T_OUTBOX).iter() {
+            let (_, v) = item?;
+            let e: OutboxEntry = decode("outbox", &v)?;
+            let scheduled = self
+                .tree(T_OUTBOX_DUE)
+                .contains_key(time_id_key(e.next_attempt_at, e.id.0))?;
+            if scheduled != (e.state == OutboxState::Pending) {
+                return corrupt(format!(
+                    "outbox entry {} has an inconsistent schedule",
+                    e.id
+                ));
+            }
+            pending += usize::from(scheduled);
+        }
+        if pending != self.tree(T_OUTBOX_DUE).len() {
+            return corrupt("outbox schedule has entries without a record".to_owned());
+        }
+        for item in self.tree(T_AUDIT_IDX).iter() {
+            let (_, key) = item?;
+            if !self.tree(T_AUDIT).contains_key(key)? {
+                return corrupt("audit index entry without a record".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    // ----- internals -----
+
+    fn tree(&self, i: usize) -> &Tree {
+        &self.inner.trees[i]
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+
+    pub(crate) fn generate_id(&self) -> Result<u64> {
+        Ok(self.inner.db.generate_id()?)
+    }
+
+    pub(crate) fn apply(&self, ops: &[Op]) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let trees: Vec<&Tree> = self.inner.trees.iter().collect();
+        apply_ops(&trees, ops)
+    }
+
+    /// Returns once everything applied before the call is on disk (group commit).
+    pub(crate) fn durable(&self) -> Result<()> {
+        let ticket = self.inner.group.applied();
+        self.inner.group.wait_durable(ticket, || {
+            self.inner.db.flush().map(drop).map_err(|e| match e {
+                // The OS error text ("No space left on device") is what an operator
+                // needs; it never contains data.
+                sled::Error::Io(io) => io.to_string(),
+                other => other.to_string(),
+            })
+        })
+    }
+}
+
+fn tx_err(e: sled::transaction::TransactionError<Error>) -> Error {
+    match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => e.into(),
+    }
+}
+
+/// Key of a cursor: `tag ‖ name` (`d` = delta link per room, `w` = watermark).
+pub(crate) fn cursor_key(tag: u8, name: &str) -> Vec<u8> {
+    let mut k = vec![tag];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Key of an audit index entry: `tag ‖ lp(value) ‖ id` (`c` = correlation, `b` =
+/// booking); its value is the audit record's key.
+pub(crate) fn audit_idx_key(tag: u8, value: &str, id: AuditId) -> Vec<u8> {
+    let mut k = vec![tag];
+    push_len_prefixed(&mut k, value.as_bytes());
+    k.extend_from_slice(&id.0.to_be_bytes());
+    k
+}
