@@ -1,2 +1,69 @@
-//! The `orb` command line.
-fn main() {}
+//! `orb`: keeps meeting-room bookings in sync between Exchange Online and TOPdesk.
+//!
+//! This binary is thin: it parses arguments, calls library crates and maps their errors
+//! to exit codes. Everything it prints goes through this crate; the libraries only log.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the command line is the one place that talks to the terminal"
+)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod notification;
+
+/// Keeps meeting-room bookings in sync between Exchange Online (Microsoft Graph) and
+/// TOPdesk Reservations.
+#[derive(Debug, Parser)]
+#[command(name = "orb", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with Graph change notifications.
+    Notification {
+        #[command(subcommand)]
+        command: NotificationCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationCommand {
+    /// Decrypts a Graph change-notification collection (JSON as Graph POSTs it).
+    ///
+    /// For each item that carries `encryptedContent`, in order, prints the decrypted
+    /// resource as one compact JSON line on stdout. Exit 0: every encrypted item decrypted
+    /// and verified; 1: at least one item failed (one line per failure on stderr, the
+    /// others are still printed); 2: unusable input.
+    Decrypt {
+        /// A private key (PEM, PKCS#8 or PKCS#1): `CERT_ID=PEM_FILE` serves that
+        /// `encryptionCertificateId`; a bare `PEM_FILE` serves any id. Repeatable.
+        #[arg(long = "key", value_name = "[CERT_ID=]PEM_FILE")]
+        keys: Vec<String>,
+        /// The notification collection (JSON).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's own convention: 0 for --help/--version, 2 for usage errors.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match cli.command {
+        Command::Notification {
+            command: NotificationCommand::Decrypt { keys, file },
+        } => notification::decrypt_command(&keys, &file),
+    }
+}

@@ -1,0 +1,11 @@
+//! Tests of the `orb` binary, run as a subprocess exactly as an operator would.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed test, which is the point"
+)]
+
+mod orb {
+    mod notification_decrypt;
+}
