@@ -147,11 +147,9 @@ fn failed_items_are_reported_one_line_each_and_the_rest_still_printed() {
         .as_str()
         .unwrap()
         .to_owned();
-    let flipped = if sig.starts_with('A') {
-        format!("B{}", &sig[1..])
-    } else {
-        format!("A{}", &sig[1..])
-    };
+    // Change the first base64 digit: the signature stays well-formed but wrong.
+    let first = if sig.starts_with('A') { "B" } else { "A" };
+    let flipped = format!("{first}{}", &sig[1..]);
     tampered["encryptedContent"]["dataSignature"] = json!(flipped);
     let mut bad_b64 = item(&k.a, b"{}");
     bad_b64["encryptedContent"]["data"] = json!("not*base64");
