@@ -1,0 +1,1508 @@
+//! The decisions: how each observation changes bookings and which effects follow.
+//!
+//! The engine is level-triggered. Each booking holds the agreed content (`desired`) and,
+//! per side, the side's last known view (`base`). An observation is merged into
+//! `desired` field by field against the side's `base` (three-way merge, so edits of
+//! different fields on both sides both survive); afterwards [`Run::drive`] compares each
+//! side's `base` with the projection of `desired` for that side and issues at most one
+//! write per side. Echoes of orb's own writes compare equal to `base` or to the write in
+//! flight and change nothing, which is what makes the system quiescent.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::config::{Config, ConflictPolicy, DelegateRule, SyncMode};
+use crate::effect::{
+    Effect, EffectId, EffectKind, EventTarget, EventWrite, Note, Plan, ReservationWrite,
+};
+use crate::ids::{
+    CorrelationId, EmailAddress, GraphEventId, IdempotencyKey, OrbMatchId, RoomMailbox,
+    TopdeskPersonId, TopdeskReservationId, digest_pair,
+};
+use crate::model::{
+    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight,
+    Op, ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
+};
+use crate::observation::{
+    ExchangeItem, Failure, Observation, Outcome, Removal, TopdeskItem, Window,
+};
+use crate::state::{PersonEntry, State};
+
+/// The sync engine: configuration plus the pure decision function [`Engine::plan`].
+#[derive(Clone, Debug)]
+pub struct Engine {
+    config: Config,
+}
+
+impl Engine {
+    /// An engine deciding under `config`.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Decides what `observation` means at `now`, given `state`. Pure: the same inputs
+    /// give the same plan. The correlation id is derived from the observation and `now`;
+    /// use [`Engine::plan_with_correlation`] to pass the service's own.
+    pub fn plan(&self, state: &State, observation: &Observation, now: Timestamp) -> Plan {
+        let correlation = CorrelationId::derive(&[&observation_key(observation), &now.to_string()]);
+        self.plan_with_correlation(state, observation, now, correlation)
+    }
+
+    /// [`Engine::plan`] with a correlation id chosen by the caller.
+    pub fn plan_with_correlation(
+        &self,
+        state: &State,
+        observation: &Observation,
+        now: Timestamp,
+        correlation: CorrelationId,
+    ) -> Plan {
+        let mut run = Run {
+            cfg: &self.config,
+            state,
+            now,
+            plan: Plan {
+                correlation,
+                effects: Vec::new(),
+                bookings: Default::default(),
+                persons: Default::default(),
+                notes: Vec::new(),
+            },
+        };
+        run.observe(observation);
+        run.plan
+    }
+}
+
+/// A short description of an observation, the seed of its correlation id.
+fn observation_key(observation: &Observation) -> String {
+    match observation {
+        Observation::ExchangeChanged(item) => {
+            format!("xc:{}:{}", item.event_id, item.modified_at)
+        }
+        Observation::ExchangeRemoved { event_id, .. } => format!("xr:{event_id}"),
+        Observation::ExchangeSeries { master, .. } => format!("xs:{master}"),
+        Observation::ExchangePass { room, .. } => format!("xp:{room}"),
+        Observation::TopdeskChanged(item) => format!("tc:{}:{}", item.id, item.modified_at),
+        Observation::TopdeskRemoved { id, .. } => format!("tr:{id}"),
+        Observation::TopdeskPass { .. } => "tp".to_owned(),
+        Observation::PersonResolved { email, .. } => format!("pr:{email}"),
+        Observation::EffectSucceeded { effect, .. } | Observation::EffectFailed { effect, .. } => {
+            format!("ef:{}:{}:{}", effect.match_id, effect.side, effect.seq)
+        }
+        Observation::Tick => "tick".to_owned(),
+        Observation::AdminRetry { match_id } => format!("ar:{match_id}"),
+        Observation::AdminConfirmRemoval { match_id } => format!("ac:{match_id}"),
+    }
+}
+
+/// How the TOPdesk requester of a booking resolves against the person cache.
+enum Requester {
+    /// Write with this requester.
+    Ready(EmailAddress, Option<TopdeskPersonId>),
+    /// Look this address up first.
+    LookUp(EmailAddress),
+    /// A lookup of this address is already under way.
+    Wait(EmailAddress),
+}
+
+/// One planning run: the inputs and the plan being built. Bookings are taken out of the
+/// state (or the plan's overlay), changed, and put back into the plan.
+struct Run<'a> {
+    cfg: &'a Config,
+    state: &'a State,
+    now: Timestamp,
+    plan: Plan,
+}
+
+impl Run<'_> {
+    fn observe(&mut self, observation: &Observation) {
+        match observation {
+            Observation::ExchangeChanged(item) => {
+                self.exchange_item(item);
+            }
+            Observation::ExchangeRemoved {
+                room,
+                event_id,
+                reason,
+            } => self.exchange_removed(room, event_id, *reason),
+            Observation::ExchangeSeries {
+                room,
+                master,
+                window,
+                occurrences,
+            } => self.exchange_listing(room, Some(master), window, occurrences),
+            Observation::ExchangePass {
+                room,
+                window,
+                items,
+            } => self.exchange_listing(room, None, window, items),
+            Observation::TopdeskChanged(item) => {
+                self.topdesk_item(item);
+            }
+            Observation::TopdeskRemoved { id, reason } => self.topdesk_removed(id, *reason),
+            Observation::TopdeskPass { window, items } => self.topdesk_pass(window, items),
+            Observation::PersonResolved { email, person } => self.person_resolved(email, person),
+            Observation::EffectSucceeded { effect, outcome } => self.succeeded(effect, outcome),
+            Observation::EffectFailed { effect, failure } => self.failed(effect, failure),
+            Observation::Tick => self.tick(),
+            Observation::AdminRetry { match_id } => self.admin_retry(match_id),
+            Observation::AdminConfirmRemoval { match_id } => self.admin_confirm(match_id),
+        }
+    }
+
+    // ----- booking access -------------------------------------------------------------
+
+    fn booking(&self, id: &OrbMatchId) -> Option<&Booking> {
+        self.plan
+            .bookings
+            .get(id)
+            .or_else(|| self.state.booking(id))
+    }
+
+    fn take(&mut self, id: &OrbMatchId) -> Option<Booking> {
+        self.plan
+            .bookings
+            .remove(id)
+            .or_else(|| self.state.booking(id).cloned())
+    }
+
+    fn put(&mut self, mut booking: Booking) {
+        booking.meta.correlation = self.plan.correlation.clone();
+        self.plan
+            .bookings
+            .insert(booking.match_id.clone(), booking);
+    }
+
+    fn note(&mut self, note: Note) {
+        self.plan.notes.push(note);
+    }
+
+    fn emit(&mut self, match_id: Option<&OrbMatchId>, kind: EffectKind) {
+        self.plan.effects.push(Effect {
+            correlation: self.plan.correlation.clone(),
+            match_id: match_id.cloned(),
+            kind,
+        });
+    }
+
+    fn person(&self, email: &EmailAddress) -> Option<&PersonEntry> {
+        self.plan
+            .persons
+            .get(email)
+            .or_else(|| self.state.person(email))
+    }
+
+    /// Every booking id known to the state or created in this run, in order.
+    fn all_ids(&self) -> BTreeSet<OrbMatchId> {
+        self.state
+            .bookings()
+            .map(|b| b.match_id.clone())
+            .chain(self.plan.bookings.keys().cloned())
+            .collect()
+    }
+
+    // ----- Exchange observations ------------------------------------------------------
+
+    /// Handles one room copy; returns the booking it belongs to, if any.
+    fn exchange_item(&mut self, item: &ExchangeItem) -> Option<OrbMatchId> {
+        if !self.cfg.rooms.is_managed(&item.room) {
+            self.note(Note::Ignored {
+                reason: "room is not managed",
+            });
+            return None;
+        }
+        let content = self.ingest_exchange(item);
+        let Some(id) = self.find_exchange(item, &content) else {
+            return self.new_exchange_booking(item, content);
+        };
+        let mut b = self.take(&id)?;
+        let x = &b.exchange;
+        let current = x.room_copy.as_ref() == Some(&item.event_id)
+            || (x.room.as_ref() == Some(&item.room) && x.ical_uid.as_ref() == Some(&item.ical_uid));
+        let linkable = x.room_copy.is_none()
+            && (x.ical_uid.is_none() || x.ical_uid.as_ref() == Some(&item.ical_uid))
+            && !x.retired.iter().any(|r| retired_matches(r, item));
+        if !current && !linkable {
+            self.put(b);
+            self.note(Note::Ignored {
+                reason: "copy orb stopped following (echo of a move)",
+            });
+            return Some(id);
+        }
+        let x = &mut b.exchange;
+        x.room = Some(item.room.clone());
+        x.room_copy = Some(item.event_id.clone());
+        x.ical_uid = Some(item.ical_uid.clone());
+        b.private = item.private;
+        self.merge(&mut b, Side::Exchange, content, Some(item.modified_at));
+        self.drive(&mut b);
+        self.put(b);
+        Some(id)
+    }
+
+    fn ingest_exchange(&self, item: &ExchangeItem) -> Content {
+        let subject = if item.private {
+            None
+        } else {
+            self.carried_subject(item.subject.as_deref())
+        };
+        Content {
+            room: item.room.clone(),
+            start: item.start,
+            end: item.end,
+            subject,
+            organizer: item.organizer.clone(),
+            attendees: Arc::from(item.required_attendees.as_slice()),
+            cancelled: item.cancelled,
+        }
+    }
+
+    fn carried_subject(&self, subject: Option<&str>) -> Option<Arc<str>> {
+        let subject = subject?.trim();
+        // Our own stand-in coming back is "no subject", not a user's subject.
+        (self.cfg.carry_subject && !subject.is_empty() && subject != self.cfg.neutral_subject)
+            .then(|| Arc::from(subject))
+    }
+
+    fn find_exchange(&self, item: &ExchangeItem, content: &Content) -> Option<OrbMatchId> {
+        let in_plan = self.plan.bookings.values().find(|b| {
+            let x = &b.exchange;
+            x.room_copy.as_ref() == Some(&item.event_id)
+                || (x.room.as_ref() == Some(&item.room)
+                    && x.ical_uid.as_ref() == Some(&item.ical_uid))
+                || x.retired.iter().any(|r| retired_matches(r, item))
+        });
+        if let Some(b) = in_plan {
+            return Some(b.match_id.clone());
+        }
+        if let Some(id) = self
+            .state
+            .by_room_copy(&item.event_id)
+            .or_else(|| self.state.by_uid(&item.room, &item.ical_uid))
+        {
+            return Some(id.clone());
+        }
+        // orb's extended property, when the service could read it on the room copy.
+        if let Some(id) = &item.orb_match_id
+            && self.booking(id).is_some() {
+                return Some(id.clone());
+            }
+        // A create of ours in flight whose result already shows up in the room calendar
+        // (the notification beat the HTTP response): recognise it by its content.
+        let pending = self
+            .plan
+            .bookings
+            .keys()
+            .chain(self.state.pending_exchange_creates())
+            .find(|id| {
+                self.booking(id).is_some_and(|b| {
+                    b.exchange.ical_uid.is_none()
+                        && b.exchange.in_flight.as_ref().is_some_and(|f| {
+                            f.op == Op::Create && f.target.as_ref() == Some(content)
+                        })
+                })
+            });
+        pending.cloned()
+    }
+
+    fn new_exchange_booking(&mut self, item: &ExchangeItem, content: Content) -> Option<OrbMatchId> {
+        if item.cancelled {
+            self.note(Note::Ignored {
+                reason: "cancelled item orb never knew",
+            });
+            return None;
+        }
+        if !self.within_horizon(&content) {
+            return None;
+        }
+        let match_id = OrbMatchId::for_exchange(&item.room, &item.ical_uid);
+        let calendar = match self.cfg.mode {
+            SyncMode::Organizer => item.organizer.clone(),
+            SyncMode::RoomOnly => item.room.to_email(),
+        };
+        let appointment = match &item.series {
+            Some(s) => Appointment::ExchangeOccurrence {
+                master: s.master.clone(),
+                original_start: s.original_start,
+            },
+            None => Appointment::Single,
+        };
+        let mut b = Booking {
+            match_id: match_id.clone(),
+            desired: content.clone(),
+            private: item.private,
+            appointment,
+            exchange: ExchangeLink {
+                room: Some(item.room.clone()),
+                room_copy: Some(item.event_id.clone()),
+                ical_uid: Some(item.ical_uid.clone()),
+                event: None,
+                calendar: Some(calendar),
+                orb_created: false,
+                generation: 0,
+                base: Some(content.clone()),
+                modified_at: Some(item.modified_at),
+                in_flight: None,
+                attempts: 0,
+                retired: Vec::new(),
+                status: SideStatus::InSync,
+            },
+            topdesk: empty_topdesk_link(),
+            status: BookingStatus::Active,
+            meta: self.new_meta(Side::Exchange, &content.organizer),
+            next_seq: 1,
+            retry_at: None,
+            awaiting_person: None,
+        };
+        self.note(Note::NewBooking {
+            match_id: match_id.clone(),
+            side: Side::Exchange,
+        });
+        self.drive(&mut b);
+        self.put(b);
+        Some(match_id)
+    }
+
+    fn within_horizon(&mut self, content: &Content) -> bool {
+        if content.end <= self.now {
+            self.note(Note::Ignored {
+                reason: "booking lies in the past",
+            });
+            return false;
+        }
+        if content.start > self.now + self.cfg.horizon {
+            self.note(Note::Ignored {
+                reason: "booking lies beyond the horizon",
+            });
+            return false;
+        }
+        true
+    }
+
+    fn new_meta(&self, side: Side, organizer: &EmailAddress) -> Bookkeeping {
+        Bookkeeping {
+            complexity_index: 0,
+            created_at: self.now,
+            processor_created: side,
+            original_organizer: organizer.clone(),
+            last_updated_at: self.now,
+            last_updated_by: side,
+            failed_at: None,
+            failed_by: None,
+            failed_count: 0,
+            retry_count: 0,
+            conflicts: 0,
+            correlation: self.plan.correlation.clone(),
+        }
+    }
+
+    fn exchange_removed(&mut self, room: &RoomMailbox, event_id: &GraphEventId, reason: Removal) {
+        if reason == Removal::LeftWindow {
+            self.note(Note::Ignored {
+                reason: "left the window: not a cancellation",
+            });
+            return;
+        }
+        // A series master: every occurrence of it in this room is gone.
+        let mut occurrences: BTreeSet<OrbMatchId> =
+            self.state.by_master(event_id).cloned().collect();
+        occurrences.extend(
+            self.plan
+                .bookings
+                .values()
+                .filter(|b| matches!(&b.appointment, Appointment::ExchangeOccurrence { master, .. } if master == event_id))
+                .map(|b| b.match_id.clone()),
+        );
+        if !occurrences.is_empty() {
+            for id in occurrences {
+                if let Some(mut b) = self.take(&id) {
+                    if b.exchange.room.as_ref() == Some(room) {
+                        self.side_deleted(&mut b, Side::Exchange);
+                        self.drive(&mut b);
+                    }
+                    self.put(b);
+                }
+            }
+            return;
+        }
+        let found = self
+            .plan
+            .bookings
+            .values()
+            .find(|b| {
+                b.exchange.room_copy.as_ref() == Some(event_id)
+                    || b.exchange
+                        .retired
+                        .iter()
+                        .any(|r| r.room_copy.as_ref() == Some(event_id))
+            })
+            .map(|b| b.match_id.clone())
+            .or_else(|| self.state.by_room_copy(event_id).cloned());
+        let Some(id) = found else {
+            self.note(Note::Ignored {
+                reason: "removal of an item orb does not know",
+            });
+            return;
+        };
+        let Some(mut b) = self.take(&id) else { return };
+        if b.exchange.room_copy.as_ref() == Some(event_id) {
+            self.side_deleted(&mut b, Side::Exchange);
+            self.drive(&mut b);
+        } else {
+            self.note(Note::Ignored {
+                reason: "copy orb stopped following (echo of a move)",
+            });
+        }
+        self.put(b);
+    }
+
+    /// A side's item is gone: that is a cancellation seen on that side.
+    fn side_deleted(&mut self, b: &mut Booking, side: Side) {
+        let link_base = match side {
+            Side::Exchange => b.exchange.base.clone(),
+            Side::Topdesk => b.topdesk.base.clone(),
+        };
+        let mut gone = link_base.unwrap_or_else(|| self.projection(b, side));
+        gone.cancelled = true;
+        self.merge(b, side, gone, None);
+    }
+
+    fn exchange_listing(
+        &mut self,
+        room: &RoomMailbox,
+        master: Option<&GraphEventId>,
+        window: &Window,
+        items: &[ExchangeItem],
+    ) {
+        let mut seen = BTreeSet::new();
+        for item in items.iter().filter(|i| &i.room == room) {
+            if let Some(id) = self.exchange_item(item) {
+                seen.insert(id);
+            }
+        }
+        let in_scope = |b: &Booking| {
+            b.exchange.room.as_ref() == Some(room)
+                && match master {
+                    Some(m) => matches!(&b.appointment, Appointment::ExchangeOccurrence { master, .. } if master == m),
+                    None => true,
+                }
+        };
+        let (live, missing) = self.missing(Side::Exchange, window, &seen, in_scope);
+        // An explicit series expansion is Exchange's own word on that series; the guard
+        // protects against incomplete whole-calendar passes.
+        self.remove_missing(Side::Exchange, room, master.is_none(), live, missing);
+    }
+
+    /// Bookings of one side in scope and window: how many are live, and which live ones
+    /// a listing did not show.
+    fn missing(
+        &self,
+        side: Side,
+        window: &Window,
+        seen: &BTreeSet<OrbMatchId>,
+        in_scope: impl Fn(&Booking) -> bool,
+    ) -> (usize, Vec<OrbMatchId>) {
+        let mut live = 0;
+        let mut missing = Vec::new();
+        for id in self.all_ids() {
+            let Some(b) = self.booking(&id) else { continue };
+            let (base, in_flight) = match side {
+                Side::Exchange => (&b.exchange.base, &b.exchange.in_flight),
+                Side::Topdesk => (&b.topdesk.base, &b.topdesk.in_flight),
+            };
+            let Some(base) = base else { continue };
+            if base.cancelled || b.desired.cancelled || !window.contains(base.start) || !in_scope(b)
+            {
+                continue;
+            }
+            live += 1;
+            // A write in flight may not be visible to the listing yet.
+            if !seen.contains(&id) && in_flight.is_none() {
+                missing.push(id);
+            }
+        }
+        (live, missing)
+    }
+
+    fn remove_missing(
+        &mut self,
+        side: Side,
+        room: &RoomMailbox,
+        guarded: bool,
+        live: usize,
+        missing: Vec<OrbMatchId>,
+    ) {
+        if missing.is_empty() {
+            return;
+        }
+        let guard = self.cfg.mass_cancel;
+        let held = guarded
+            && missing.len() >= guard.min_bookings
+            && missing.len() * 100 > usize::from(guard.max_share_percent) * live;
+        if held {
+            self.emit(
+                None,
+                EffectKind::HoldRemovals {
+                    room: room.clone(),
+                    side,
+                    held: missing.len(),
+                    total: live,
+                },
+            );
+        }
+        for id in missing {
+            let Some(mut b) = self.take(&id) else { continue };
+            if held {
+                b.status = BookingStatus::HeldRemoval { side };
+            } else {
+                self.side_deleted(&mut b, side);
+                self.drive(&mut b);
+            }
+            self.put(b);
+        }
+    }
+
+    // ----- TOPdesk observations -------------------------------------------------------
+
+    fn topdesk_item(&mut self, item: &TopdeskItem) -> Option<OrbMatchId> {
+        let found = self
+            .plan
+            .bookings
+            .values()
+            .find(|b| {
+                b.topdesk.reservation.as_ref() == Some(&item.id)
+                    || b.topdesk.retired.contains(&item.id)
+            })
+            .map(|b| b.match_id.clone())
+            .or_else(|| self.state.by_reservation(&item.id).cloned())
+            .or_else(|| {
+                let id = IdempotencyKey::match_id(item.external_link.as_deref()?)?;
+                self.booking(&id).map(|b| b.match_id.clone())
+            });
+        let Some(id) = found else {
+            return self.new_topdesk_booking(item);
+        };
+        let mut b = self.take(&id)?;
+        match &b.topdesk.reservation {
+            Some(current) if current == &item.id => {}
+            None if !b.topdesk.retired.contains(&item.id) => {
+                b.topdesk.reservation = Some(item.id.clone());
+            }
+            _ => {
+                self.put(b);
+                self.note(Note::Ignored {
+                    reason: "reservation orb stopped following",
+                });
+                return Some(id);
+            }
+        }
+        match self.ingest_topdesk(item, b.topdesk.base.as_ref()) {
+            Some(content) => self.merge(&mut b, Side::Topdesk, content, Some(item.modified_at)),
+            // Moved to a location orb does not manage: for orb the room is no longer
+            // booked.
+            None => self.side_deleted(&mut b, Side::Topdesk),
+        }
+        self.drive(&mut b);
+        self.put(b);
+        Some(id)
+    }
+
+    fn ingest_topdesk(&self, item: &TopdeskItem, base: Option<&Content>) -> Option<Content> {
+        let room = self.cfg.rooms.room(&item.location)?.clone();
+        let organizer = item
+            .requester_email
+            .clone()
+            .or_else(|| base.map(|b| b.organizer.clone()))
+            .or_else(|| self.cfg.default_requester.clone())
+            .unwrap_or_else(|| room.to_email());
+        Some(Content {
+            start: item.start,
+            end: item.end,
+            subject: self.carried_subject(item.subject.as_deref()),
+            organizer,
+            attendees: Arc::from([]),
+            cancelled: item.cancelled,
+            room,
+        })
+    }
+
+    fn new_topdesk_booking(&mut self, item: &TopdeskItem) -> Option<OrbMatchId> {
+        let Some(content) = self.ingest_topdesk(item, None) else {
+            self.note(Note::Ignored {
+                reason: "location is not managed",
+            });
+            return None;
+        };
+        if item.cancelled {
+            self.note(Note::Ignored {
+                reason: "cancelled item orb never knew",
+            });
+            return None;
+        }
+        if !self.within_horizon(&content) {
+            return None;
+        }
+        let match_id = OrbMatchId::for_topdesk(&item.id);
+        let appointment = match &item.series {
+            Some(series) => Appointment::TopdeskSeries(series.clone()),
+            None => Appointment::Single,
+        };
+        let mut b = Booking {
+            match_id: match_id.clone(),
+            desired: content.clone(),
+            private: false,
+            appointment,
+            exchange: ExchangeLink {
+                room: None,
+                room_copy: None,
+                ical_uid: None,
+                event: None,
+                calendar: None,
+                orb_created: true,
+                generation: 0,
+                base: None,
+                modified_at: None,
+                in_flight: None,
+                attempts: 0,
+                retired: Vec::new(),
+                status: SideStatus::Unknown,
+            },
+            topdesk: TopdeskLink {
+                reservation: Some(item.id.clone()),
+                base: Some(content.clone()),
+                modified_at: Some(item.modified_at),
+                status: SideStatus::InSync,
+                ..empty_topdesk_link()
+            },
+            status: BookingStatus::Active,
+            meta: self.new_meta(Side::Topdesk, &content.organizer),
+            next_seq: 1,
+            retry_at: None,
+            awaiting_person: None,
+        };
+        self.note(Note::NewBooking {
+            match_id: match_id.clone(),
+            side: Side::Topdesk,
+        });
+        self.drive(&mut b);
+        self.put(b);
+        Some(match_id)
+    }
+
+    fn topdesk_removed(&mut self, id: &TopdeskReservationId, reason: Removal) {
+        if reason == Removal::LeftWindow {
+            self.note(Note::Ignored {
+                reason: "left the window: not a cancellation",
+            });
+            return;
+        }
+        let found = self
+            .plan
+            .bookings
+            .values()
+            .find(|b| b.topdesk.reservation.as_ref() == Some(id))
+            .map(|b| b.match_id.clone())
+            .or_else(|| self.state.by_reservation(id).cloned());
+        let Some(mut b) = found.and_then(|m| self.take(&m)) else {
+            self.note(Note::Ignored {
+                reason: "removal of an item orb does not know",
+            });
+            return;
+        };
+        if b.topdesk.reservation.as_ref() == Some(id) {
+            self.side_deleted(&mut b, Side::Topdesk);
+            self.drive(&mut b);
+        } else {
+            self.note(Note::Ignored {
+                reason: "reservation orb stopped following",
+            });
+        }
+        self.put(b);
+    }
+
+    fn topdesk_pass(&mut self, window: &Window, items: &[TopdeskItem]) {
+        let mut seen = BTreeSet::new();
+        for item in items {
+            if let Some(id) = self.topdesk_item(item) {
+                seen.insert(id);
+            }
+        }
+        let rooms: Vec<RoomMailbox> = self.cfg.rooms.mailboxes().cloned().collect();
+        for room in rooms {
+            let (live, missing) = self.missing(Side::Topdesk, window, &seen, |b| {
+                b.topdesk.base.as_ref().is_some_and(|c| c.room == room)
+                    && b.topdesk.reservation.is_some()
+            });
+            self.remove_missing(Side::Topdesk, &room, true, live, missing);
+        }
+    }
+
+    // ----- merging --------------------------------------------------------------------
+
+    /// Merges what `side` now shows into the booking (three-way, against the side's
+    /// previous view), applying the conflict policy where both sides moved a field.
+    fn merge(
+        &mut self,
+        b: &mut Booking,
+        side: Side,
+        observed: Content,
+        modified_at: Option<Timestamp>,
+    ) {
+        let id = b.match_id.clone();
+        let other_modified = match side {
+            Side::Exchange => b.topdesk.modified_at,
+            Side::Topdesk => b.exchange.modified_at,
+        };
+        let target = self.projection(b, side);
+        let link = match side {
+            Side::Exchange => (&mut b.exchange.base, &mut b.exchange.modified_at, &b.exchange.in_flight),
+            Side::Topdesk => (&mut b.topdesk.base, &mut b.topdesk.modified_at, &b.topdesk.in_flight),
+        };
+        let (base, seen_at, in_flight) = link;
+        if let (Some(seen), Some(at)) = (*seen_at, modified_at)
+            && at < seen {
+                self.note(Note::Stale { match_id: id, side });
+                return;
+            }
+        if modified_at.is_some() {
+            *seen_at = modified_at;
+        }
+        let echo_of_write = in_flight
+            .as_ref()
+            .is_some_and(|f| f.target.as_ref() == Some(&observed));
+        if base.as_ref() == Some(&observed) || echo_of_write {
+            *base = Some(observed);
+            self.note(Note::Echo { match_id: id, side });
+            return;
+        }
+        // Without a previous view, the side was made from orb's projection.
+        let previous = base.replace(observed.clone()).unwrap_or_else(|| target.clone());
+        if b.desired.cancelled {
+            if observed.cancelled {
+                self.note(Note::Echo { match_id: id, side });
+            } else {
+                self.note(Note::Ignored {
+                    reason: "booking is cancelled: cancellation is final",
+                });
+            }
+            return;
+        }
+        let mut changed = Fields::diff(&previous, &observed);
+        // Fields a side does not represent never flow from it.
+        match side {
+            Side::Topdesk => changed.remove(Fields::ATTENDEES),
+            Side::Exchange => {
+                if b.exchange.orb_created && self.cfg.mode == SyncMode::RoomOnly {
+                    changed.remove(Fields::ORGANIZER);
+                }
+            }
+        }
+        let behind = Fields::diff(&previous, &target);
+        let mut conflicts = Fields::empty();
+        for field in Fields::ALL {
+            if changed.contains(field)
+                && behind.contains(field)
+                && Fields::diff(&target, &observed).contains(field)
+                && field != Fields::CANCELLED
+            {
+                conflicts.insert(field);
+            }
+        }
+        let wins = match self.cfg.conflict_policy {
+            ConflictPolicy::ExchangeWins => side == Side::Exchange,
+            ConflictPolicy::TopdeskWins => side == Side::Topdesk,
+            ConflictPolicy::LatestWins => match (modified_at, other_modified) {
+                (Some(mine), Some(theirs)) => {
+                    mine > theirs || (mine == theirs && side == Side::Exchange)
+                }
+                _ => true,
+            },
+        };
+        let mut applied = Fields::empty();
+        for field in Fields::ALL {
+            if !changed.contains(field) || (conflicts.contains(field) && !wins) {
+                continue;
+            }
+            applied.insert(field);
+            let d = &mut b.desired;
+            match field {
+                Fields::ROOM => d.room = observed.room.clone(),
+                Fields::TIME => {
+                    d.start = observed.start;
+                    d.end = observed.end;
+                }
+                Fields::SUBJECT => d.subject = observed.subject.clone(),
+                Fields::ORGANIZER => d.organizer = observed.organizer.clone(),
+                Fields::ATTENDEES => d.attendees = observed.attendees.clone(),
+                _ => d.cancelled = observed.cancelled,
+            }
+        }
+        if !conflicts.is_empty() {
+            b.meta.conflicts += 1;
+            self.note(Note::Conflict {
+                match_id: id.clone(),
+                fields: conflicts,
+                winner: if wins { side } else { side.other() },
+            });
+        }
+        if applied.is_empty() {
+            return;
+        }
+        b.meta.complexity_index += 1;
+        b.meta.last_updated_at = self.now;
+        b.meta.last_updated_by = side;
+        if matches!(b.status, BookingStatus::Conflict { .. }) {
+            // A new change is a new attempt at a booking the far side refused.
+            b.status = BookingStatus::Active;
+        }
+        self.note(Note::Changed {
+            match_id: id,
+            side,
+            fields: applied,
+        });
+    }
+
+    /// What `side` shows when it agrees with `desired`.
+    fn projection(&self, b: &Booking, side: Side) -> Content {
+        let mut c = b.desired.clone();
+        match side {
+            Side::Exchange => {
+                if b.exchange.orb_created && self.cfg.mode == SyncMode::RoomOnly {
+                    c.organizer = c.room.to_email();
+                }
+            }
+            Side::Topdesk => {
+                c.attendees = Arc::from([]);
+                c.organizer = match self.requester(b) {
+                    Requester::Ready(email, _) | Requester::LookUp(email) | Requester::Wait(email) => {
+                        email
+                    }
+                };
+            }
+        }
+        c
+    }
+
+    /// The TOPdesk requester: the delegate rule's choice, else the default requester,
+    /// else the choice without a person (the booking is never dropped).
+    fn requester(&self, b: &Booking) -> Requester {
+        let d = &b.desired;
+        let wanted = match self.cfg.delegates.get(&d.organizer) {
+            None | Some(DelegateRule::Organizer) => &d.organizer,
+            Some(DelegateRule::Principal(principal)) => principal,
+            Some(DelegateRule::FirstRequiredAttendee) => d.attendees.first().unwrap_or(&d.organizer),
+        };
+        let candidates = std::iter::once(wanted).chain(
+            self.cfg
+                .default_requester
+                .as_ref()
+                .filter(|default| *default != wanted),
+        );
+        for email in candidates {
+            match self.person(email) {
+                Some(PersonEntry::Found(person)) => {
+                    return Requester::Ready(email.clone(), Some(person.clone()));
+                }
+                Some(PersonEntry::NotFound) => {}
+                Some(PersonEntry::Pending(since)) if self.now < *since + self.cfg.in_flight_timeout => {
+                    return Requester::Wait(email.clone());
+                }
+                Some(PersonEntry::Pending(_)) | None => return Requester::LookUp(email.clone()),
+            }
+        }
+        Requester::Ready(wanted.clone(), None)
+    }
+
+    // ----- driving writes -------------------------------------------------------------
+
+    /// Issues the writes that bring each side to the desired content.
+    fn drive(&mut self, b: &mut Booking) {
+        let refused = match &b.status {
+            BookingStatus::Active => None,
+            BookingStatus::Conflict { side, .. } => Some(*side),
+            BookingStatus::Parked { .. } | BookingStatus::HeldRemoval { .. } => return,
+        };
+        if let Some(at) = b.retry_at {
+            if at > self.now {
+                return;
+            }
+            b.retry_at = None;
+            b.meta.retry_count += 1;
+        }
+        for side in [Side::Topdesk, Side::Exchange] {
+            if refused != Some(side) {
+                self.drive_side(b, side);
+            }
+        }
+    }
+
+    fn drive_side(&mut self, b: &mut Booking, side: Side) {
+        let in_flight = match side {
+            Side::Exchange => &mut b.exchange.in_flight,
+            Side::Topdesk => &mut b.topdesk.in_flight,
+        };
+        if let Some(f) = in_flight {
+            if self.now < f.since + self.cfg.in_flight_timeout {
+                return;
+            }
+            // The outcome never came: issue the write again (creates are idempotent).
+            *in_flight = None;
+        }
+        match side {
+            Side::Topdesk => self.drive_topdesk(b),
+            Side::Exchange => self.drive_exchange(b),
+        }
+    }
+
+    fn issue(&mut self, b: &mut Booking, side: Side, op: Op, target: Option<Content>) -> EffectId {
+        let seq = b.next_seq;
+        b.next_seq += 1;
+        let flight = Some(InFlight {
+            seq,
+            op,
+            target,
+            since: self.now,
+        });
+        match side {
+            Side::Exchange => {
+                b.exchange.in_flight = flight;
+                b.exchange.status = SideStatus::Writing;
+            }
+            Side::Topdesk => {
+                b.topdesk.in_flight = flight;
+                b.topdesk.status = SideStatus::Writing;
+            }
+        }
+        EffectId {
+            match_id: b.match_id.clone(),
+            side,
+            seq,
+        }
+    }
+
+    fn drive_topdesk(&mut self, b: &mut Booking) {
+        let exists = b.topdesk.reservation.is_some();
+        let base_cancelled = b.topdesk.base.as_ref().is_some_and(|c| c.cancelled);
+        if b.desired.cancelled {
+            if let (Some(id), false) = (b.topdesk.reservation.clone(), base_cancelled) {
+                let effect = self.issue(b, Side::Topdesk, Op::Cancel, None);
+                self.emit(Some(&b.match_id), EffectKind::CancelReservation { effect, id });
+            }
+            return;
+        }
+        let (email, person) = match self.requester(b) {
+            Requester::Ready(email, person) => (email, person),
+            Requester::LookUp(email) => {
+                self.plan
+                    .persons
+                    .insert(email.clone(), PersonEntry::Pending(self.now));
+                self.emit(None, EffectKind::LookUpPerson { email: email.clone() });
+                b.awaiting_person = Some(email);
+                return;
+            }
+            Requester::Wait(email) => {
+                b.awaiting_person = Some(email);
+                return;
+            }
+        };
+        b.awaiting_person = None;
+        let target = self.projection(b, Side::Topdesk);
+        if exists && b.topdesk.base.as_ref() == Some(&target) {
+            b.topdesk.status = SideStatus::InSync;
+            return;
+        }
+        let Some(location) = self.cfg.rooms.location(&target.room).cloned() else {
+            // Unreachable in practice: desired rooms come from managed rooms only.
+            return;
+        };
+        let reservation = ReservationWrite {
+            location,
+            room: target.room.clone(),
+            requester: person.clone(),
+            requester_email: email,
+            start: target.start,
+            end: target.end,
+            subject: target
+                .subject
+                .clone()
+                .unwrap_or_else(|| Arc::from(self.cfg.neutral_subject.as_str())),
+        };
+        b.topdesk.requester = person;
+        let match_id = b.match_id.clone();
+        match b.topdesk.reservation.clone() {
+            Some(id) => {
+                let effect = self.issue(b, Side::Topdesk, Op::Update, Some(target));
+                self.emit(
+                    Some(&match_id),
+                    EffectKind::UpdateReservation {
+                        effect,
+                        id,
+                        reservation,
+                    },
+                );
+            }
+            None => {
+                let key = IdempotencyKey::derive(&match_id, Side::Topdesk, b.topdesk.generation);
+                let effect = self.issue(b, Side::Topdesk, Op::Create, Some(target));
+                self.emit(
+                    Some(&match_id),
+                    EffectKind::CreateReservation {
+                        effect,
+                        key,
+                        reservation,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The calendar the Exchange event belongs in.
+    fn wanted_calendar(&self, b: &Booking) -> EmailAddress {
+        match self.cfg.mode {
+            SyncMode::Organizer => b.desired.organizer.clone(),
+            // Room-only never moves events between calendars.
+            SyncMode::RoomOnly => b
+                .exchange
+                .calendar
+                .clone()
+                .unwrap_or_else(|| b.desired.room.to_email()),
+        }
+    }
+
+    fn exchange_target(&self, b: &Booking) -> EventTarget {
+        let x = &b.exchange;
+        let calendar = x
+            .calendar
+            .clone()
+            .unwrap_or_else(|| self.wanted_calendar(b));
+        let in_room = x.room.as_ref().is_some_and(|r| r.as_str() == calendar.as_str());
+        EventTarget {
+            event: x
+                .event
+                .clone()
+                .or_else(|| x.room_copy.clone().filter(|_| in_room)),
+            ical_uid: x.ical_uid.clone(),
+            calendar,
+        }
+    }
+
+    fn drive_exchange(&mut self, b: &mut Booking) {
+        let x = &b.exchange;
+        let exists = x.base.is_some() || x.event.is_some() || x.room_copy.is_some();
+        let base_cancelled = x.base.as_ref().is_some_and(|c| c.cancelled);
+        let match_id = b.match_id.clone();
+        if b.desired.cancelled {
+            if exists && !base_cancelled {
+                let target = self.exchange_target(b);
+                let effect = self.issue(b, Side::Exchange, Op::Cancel, None);
+                self.emit(Some(&match_id), EffectKind::CancelEvent { effect, target });
+            }
+            return;
+        }
+        let calendar = self.wanted_calendar(b);
+        if exists && b.exchange.calendar.as_ref().is_some_and(|c| c != &calendar) {
+            // Organizer changed: leave the old organizer's calendar first; the create in
+            // the new one follows when the cancel succeeded. The old copy's echoes are
+            // recognised from now on.
+            let target = self.exchange_target(b);
+            self.retire_copy(b);
+            let effect = self.issue(b, Side::Exchange, Op::Relocate, None);
+            self.emit(Some(&match_id), EffectKind::CancelEvent { effect, target });
+            return;
+        }
+        let target = self.projection(b, Side::Exchange);
+        if exists && b.exchange.base.as_ref() == Some(&target) {
+            b.exchange.status = SideStatus::InSync;
+            return;
+        }
+        let series = match &b.appointment {
+            Appointment::TopdeskSeries(series) => Some(series.clone()),
+            _ => None,
+        };
+        let mut event = EventWrite {
+            room: target.room.clone(),
+            attendees: target.attendees.clone(),
+            start: target.start,
+            end: target.end,
+            subject: target.subject.clone(),
+            match_id: match_id.clone(),
+            series,
+        };
+        if exists {
+            let event_target = self.exchange_target(b);
+            if b.exchange.room.as_ref() != Some(&target.room) {
+                // Room moved: the copy in the old room goes away, one in the new room
+                // appears under the same iCalUId.
+                self.retire_copy(b);
+                b.exchange.room = Some(target.room.clone());
+            }
+            let effect = self.issue(b, Side::Exchange, Op::Update, Some(target));
+            self.emit(
+                Some(&match_id),
+                EffectKind::UpdateEvent {
+                    effect,
+                    target: event_target,
+                    event,
+                },
+            );
+        } else {
+            event.subject = Some(
+                target
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| Arc::from(self.cfg.neutral_subject.as_str())),
+            );
+            let key = IdempotencyKey::derive(&match_id, Side::Exchange, b.exchange.generation);
+            b.exchange.calendar = Some(calendar.clone());
+            b.exchange.orb_created = true;
+            b.exchange.room = Some(target.room.clone());
+            let effect = self.issue(b, Side::Exchange, Op::Create, Some(target));
+            self.emit(
+                Some(&match_id),
+                EffectKind::CreateEvent {
+                    effect,
+                    key,
+                    calendar,
+                    event,
+                },
+            );
+        }
+    }
+
+    /// Stops following the current room copy; its later echoes are recognised.
+    fn retire_copy(&mut self, b: &mut Booking) {
+        let x = &mut b.exchange;
+        if let Some(room) = x.room.clone() {
+            x.retired.push(RetiredCopy {
+                room,
+                ical_uid: x.ical_uid.clone(),
+                room_copy: x.room_copy.take(),
+                at: self.now,
+            });
+        }
+    }
+
+    // ----- outcomes -------------------------------------------------------------------
+
+    fn in_flight_for(&mut self, effect: &EffectId) -> Option<(Booking, InFlight)> {
+        let Some(mut b) = self.take(&effect.match_id) else {
+            self.note(Note::Ignored {
+                reason: "outcome for an unknown booking",
+            });
+            return None;
+        };
+        let slot = match effect.side {
+            Side::Exchange => &mut b.exchange.in_flight,
+            Side::Topdesk => &mut b.topdesk.in_flight,
+        };
+        match slot.take_if(|f| f.seq == effect.seq) {
+            Some(flight) => Some((b, flight)),
+            None => {
+                // Duplicate or superseded outcome. Only put the booking back if it was
+                // already part of the plan, so an ignored outcome plans nothing.
+                if self.state.booking(&effect.match_id) != Some(&b) {
+                    self.put(b);
+                }
+                self.note(Note::Ignored {
+                    reason: "outcome of a superseded effect",
+                });
+                None
+            }
+        }
+    }
+
+    fn succeeded(&mut self, effect: &EffectId, outcome: &Outcome) {
+        let Some((mut b, flight)) = self.in_flight_for(effect) else {
+            return;
+        };
+        match effect.side {
+            Side::Topdesk => {
+                let t = &mut b.topdesk;
+                t.attempts = 0;
+                t.status = SideStatus::InSync;
+                match outcome {
+                    Outcome::Reservation { id, modified_at } => {
+                        if t.reservation.is_none() {
+                            t.reservation = Some(id.clone());
+                        }
+                        if t.modified_at.is_none_or(|seen| *modified_at >= seen) {
+                            t.base = flight.target;
+                            t.modified_at = Some(*modified_at);
+                        }
+                    }
+                    Outcome::Cancelled | Outcome::Event { .. } => mark_cancelled(&mut t.base),
+                }
+            }
+            Side::Exchange => {
+                let x = &mut b.exchange;
+                x.attempts = 0;
+                x.status = SideStatus::InSync;
+                match (flight.op, outcome) {
+                    (Op::Relocate, _) => {
+                        x.event = None;
+                        x.calendar = None;
+                        x.ical_uid = None;
+                        x.room = None;
+                        x.base = None;
+                        x.modified_at = None;
+                        x.orb_created = true;
+                        x.generation += 1;
+                    }
+                    (_, Outcome::Event {
+                        event,
+                        ical_uid,
+                        modified_at,
+                    }) => {
+                        x.event = Some(event.clone());
+                        x.ical_uid = Some(ical_uid.clone());
+                        if x.modified_at.is_none_or(|seen| *modified_at >= seen) {
+                            x.base = flight.target;
+                            x.modified_at = Some(*modified_at);
+                        }
+                    }
+                    (_, Outcome::Cancelled | Outcome::Reservation { .. }) => {
+                        mark_cancelled(&mut x.base);
+                    }
+                }
+            }
+        }
+        self.drive(&mut b);
+        self.put(b);
+    }
+
+    fn failed(&mut self, effect: &EffectId, failure: &Failure) {
+        let Some((mut b, flight)) = self.in_flight_for(effect) else {
+            return;
+        };
+        let side = effect.side;
+        let match_id = b.match_id.clone();
+        if let Failure::Gone = failure {
+            match flight.op {
+                // Already gone is what a cancel wanted.
+                Op::Cancel | Op::Relocate => {
+                    self.put(b);
+                    self.succeeded_after_gone(effect, flight);
+                    return;
+                }
+                Op::Update => {
+                    self.side_deleted(&mut b, side);
+                    self.drive(&mut b);
+                    self.put(b);
+                    return;
+                }
+                // A create cannot miss its item; treat as transient.
+                Op::Create => {}
+            }
+        }
+        b.meta.failed_count += 1;
+        b.meta.failed_at = Some(self.now);
+        b.meta.failed_by = Some(side);
+        let (attempts, status) = match side {
+            Side::Exchange => (&mut b.exchange.attempts, &mut b.exchange.status),
+            Side::Topdesk => (&mut b.topdesk.attempts, &mut b.topdesk.status),
+        };
+        *attempts += 1;
+        *status = SideStatus::Failed;
+        let attempt = *attempts;
+        match failure {
+            Failure::Retryable { retry_after } => {
+                if attempt >= self.cfg.retry.max_attempts {
+                    self.park(&mut b, ParkReason::RetryLimit { side });
+                } else {
+                    let (seed, _) = digest_pair(&[match_id.as_str()]);
+                    let delay = self.cfg.retry.delay(attempt, seed);
+                    let delay = retry_after.map_or(delay, |after| delay.max(after));
+                    let at = self.now + delay;
+                    b.retry_at = Some(at);
+                    self.emit(Some(&match_id), EffectKind::ScheduleRetry { at, attempt });
+                }
+            }
+            Failure::Gone => {
+                let at = self.now + self.cfg.retry.delay(attempt, 0);
+                b.retry_at = Some(at);
+                self.emit(Some(&match_id), EffectKind::ScheduleRetry { at, attempt });
+            }
+            Failure::Refused { reason } => {
+                *status = SideStatus::Refused;
+                b.status = BookingStatus::Conflict {
+                    side,
+                    reason: reason.clone(),
+                };
+                if side == Side::Topdesk
+                    && let (Some(room), Some(copy)) =
+                        (b.exchange.room.clone(), b.exchange.room_copy.clone())
+                    {
+                        self.emit(
+                            Some(&match_id),
+                            EffectKind::DeclineEvent {
+                                room,
+                                room_copy: copy,
+                                reason: reason.clone(),
+                            },
+                        );
+                    }
+                if self.cfg.mail_enabled {
+                    self.emit(
+                        Some(&match_id),
+                        EffectKind::NotifyUser {
+                            to: b.desired.organizer.clone(),
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+            Failure::Denied { mailbox } => {
+                self.park(
+                    &mut b,
+                    ParkReason::MailboxDenied {
+                        mailbox: mailbox.clone(),
+                    },
+                );
+            }
+            Failure::Rejected { reason } => {
+                self.park(
+                    &mut b,
+                    ParkReason::Rejected {
+                        side,
+                        reason: reason.clone(),
+                    },
+                );
+            }
+        }
+        self.put(b);
+    }
+
+    fn succeeded_after_gone(&mut self, effect: &EffectId, flight: InFlight) {
+        // Put the flight back and run the ordinary success path.
+        if let Some(mut b) = self.take(&effect.match_id) {
+            match effect.side {
+                Side::Exchange => b.exchange.in_flight = Some(flight),
+                Side::Topdesk => b.topdesk.in_flight = Some(flight),
+            }
+            self.put(b);
+            self.succeeded(effect, &Outcome::Cancelled);
+        }
+    }
+
+    fn park(&mut self, b: &mut Booking, reason: ParkReason) {
+        b.status = BookingStatus::Parked {
+            reason: reason.clone(),
+        };
+        b.retry_at = None;
+        self.emit(Some(&b.match_id), EffectKind::Park { reason });
+    }
+
+    // ----- persons, time, admin -------------------------------------------------------
+
+    fn person_resolved(&mut self, email: &EmailAddress, person: &Option<TopdeskPersonId>) {
+        let entry = match person {
+            Some(p) => PersonEntry::Found(p.clone()),
+            None => PersonEntry::NotFound,
+        };
+        if self.person(email) == Some(&entry) {
+            self.note(Note::Ignored {
+                reason: "person already known",
+            });
+            return;
+        }
+        self.plan.persons.insert(email.clone(), entry);
+        for id in self.all_ids() {
+            let waiting = self
+                .booking(&id)
+                .is_some_and(|b| b.awaiting_person.as_ref() == Some(email));
+            if waiting
+                && let Some(mut b) = self.take(&id) {
+                    self.drive(&mut b);
+                    self.put(b);
+                }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = self.now;
+        let timeout = self.cfg.in_flight_timeout;
+        let stale = |f: &Option<InFlight>| f.as_ref().is_some_and(|f| now >= f.since + timeout);
+        for id in self.all_ids() {
+            let due = self.booking(&id).is_some_and(|b| {
+                b.retry_at.is_some_and(|at| at <= now)
+                    || stale(&b.exchange.in_flight)
+                    || stale(&b.topdesk.in_flight)
+                    || b.awaiting_person.as_ref().is_some_and(|email| {
+                        matches!(self.person(email), Some(PersonEntry::Pending(since)) if now >= *since + timeout)
+                    })
+            });
+            if due
+                && let Some(mut b) = self.take(&id) {
+                    self.drive(&mut b);
+                    self.put(b);
+                }
+        }
+    }
+
+    fn admin_retry(&mut self, match_id: &OrbMatchId) {
+        let Some(mut b) = self.take(match_id) else {
+            self.note(Note::Ignored {
+                reason: "admin retry of an unknown booking",
+            });
+            return;
+        };
+        b.status = BookingStatus::Active;
+        b.exchange.attempts = 0;
+        b.topdesk.attempts = 0;
+        b.retry_at = None;
+        b.meta.retry_count += 1;
+        self.drive(&mut b);
+        self.put(b);
+    }
+
+    fn admin_confirm(&mut self, match_id: &OrbMatchId) {
+        let Some(mut b) = self.take(match_id) else {
+            self.note(Note::Ignored {
+                reason: "admin confirmation for an unknown booking",
+            });
+            return;
+        };
+        if let BookingStatus::HeldRemoval { side } = b.status {
+            b.status = BookingStatus::Active;
+            self.side_deleted(&mut b, side);
+            self.drive(&mut b);
+        } else {
+            self.note(Note::Ignored {
+                reason: "no removal is held for this booking",
+            });
+        }
+        self.put(b);
+    }
+}
+
+fn retired_matches(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
+    retired.room_copy.as_ref() == Some(&item.event_id)
+        || (retired.room == item.room && retired.ical_uid.as_ref() == Some(&item.ical_uid))
+}
+
+fn mark_cancelled(base: &mut Option<Content>) {
+    if let Some(content) = base {
+        content.cancelled = true;
+    }
+}
+
+fn empty_topdesk_link() -> TopdeskLink {
+    TopdeskLink {
+        reservation: None,
+        retired: Vec::new(),
+        requester: None,
+        generation: 0,
+        base: None,
+        modified_at: None,
+        in_flight: None,
+        attempts: 0,
+        status: SideStatus::Unknown,
+    }
+}

@@ -1,0 +1,68 @@
+//! orb's sync engine. Decides what must change on each side when a room calendar in
+//! Exchange or a reservation in TOPdesk changes: it owns the domain types of a booking
+//! (ids as newtypes, the agreed [`Content`], the ORB fields), the matching of items on
+//! both sides, echo suppression, conflict resolution, deletion safety, retries and
+//! parking. Input is an [`Observation`]; output is a [`Plan`] of [`Effect`]s as data plus
+//! the booking records to store.
+//!
+//! It never performs I/O, reads no clock and spawns no task: callers pass `now`, persist
+//! the plan's bookings, execute its effects and feed each outcome back as another
+//! observation. It never computes recurrences (occurrences come from Exchange's own
+//! expansion), never carries bodies, and never touches a room that is not configured.
+//!
+//! ```
+//! use orb_reconcile::{Config, Engine, Observation, Rooms, State};
+//!
+//! let engine = Engine::new(Config::new(Rooms::default()));
+//! let state = State::new();
+//! let plan = engine.plan(&state, &Observation::Tick, jiff::Timestamp::UNIX_EPOCH);
+//! assert!(plan.is_empty());
+//! ```
+
+mod backoff;
+mod config;
+mod effect;
+mod engine;
+mod ids;
+mod model;
+mod observation;
+mod render;
+mod state;
+
+pub use backoff::{Jitter, RetryPolicy};
+pub use config::{Config, ConflictPolicy, DelegateRule, MassCancelGuard, Rooms, SyncMode};
+pub use effect::{
+    Effect, EffectId, EffectKind, EventTarget, EventWrite, Note, Plan, ReservationWrite,
+};
+pub use engine::Engine;
+pub use ids::{
+    CorrelationId, EmailAddress, GraphEventId, IcalUid, IdempotencyKey, OrbMatchId,
+    RoomMailbox, TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
+};
+pub use model::{
+    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight,
+    Op, ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
+};
+pub use observation::{
+    ExchangeItem, Failure, Observation, Outcome, Removal, SeriesOccurrence, TopdeskItem,
+    Window,
+};
+pub use state::{PersonEntry, State};
+
+/// Errors of orb-reconcile: only parsing of domain values can fail; planning cannot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An id was empty.
+    #[error("empty {kind}")]
+    EmptyId {
+        /// The id type.
+        kind: &'static str,
+    },
+    /// Text was not an e-mail address.
+    #[error("invalid e-mail address for {kind}")]
+    InvalidEmail {
+        /// The address type.
+        kind: &'static str,
+    },
+}

@@ -1,0 +1,141 @@
+//! The engine's memory: every booking plus lookup indexes, and the person cache. The
+//! store persists bookings and persons; the indexes are rebuilt from them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+
+use crate::effect::Plan;
+use crate::ids::{
+    EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, TopdeskPersonId,
+    TopdeskReservationId,
+};
+use crate::model::{Appointment, Booking, Op};
+
+/// What orb knows of the TOPdesk person behind an e-mail address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonEntry {
+    /// A lookup was issued at this instant and has not been answered.
+    Pending(Timestamp),
+    /// The person.
+    Found(TopdeskPersonId),
+    /// No TOPdesk person has this address.
+    NotFound,
+}
+
+/// All bookings and the person cache, with indexes. Changed only by [`State::apply`].
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    bookings: BTreeMap<OrbMatchId, Booking>,
+    persons: BTreeMap<EmailAddress, PersonEntry>,
+    by_room_copy: HashMap<GraphEventId, OrbMatchId>,
+    by_uid: HashMap<(RoomMailbox, IcalUid), OrbMatchId>,
+    by_reservation: HashMap<TopdeskReservationId, OrbMatchId>,
+    by_master: HashMap<GraphEventId, BTreeSet<OrbMatchId>>,
+    pending_exchange_creates: BTreeSet<OrbMatchId>,
+}
+
+impl State {
+    /// An empty state.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds the state from stored bookings and person entries.
+    pub fn from_parts(
+        bookings: impl IntoIterator<Item = Booking>,
+        persons: impl IntoIterator<Item = (EmailAddress, PersonEntry)>,
+    ) -> Self {
+        let mut state = Self::new();
+        for booking in bookings {
+            state.upsert(booking);
+        }
+        state.persons.extend(persons);
+        state
+    }
+
+    /// Applies a plan's bookings and person entries (effects are the caller's).
+    pub fn apply(&mut self, plan: &Plan) {
+        for booking in plan.bookings.values() {
+            self.upsert(booking.clone());
+        }
+        for (email, entry) in &plan.persons {
+            self.persons.insert(email.clone(), entry.clone());
+        }
+    }
+
+    /// One booking.
+    pub fn booking(&self, match_id: &OrbMatchId) -> Option<&Booking> {
+        self.bookings.get(match_id)
+    }
+
+    /// All bookings in match-id order.
+    pub fn bookings(&self) -> impl Iterator<Item = &Booking> {
+        self.bookings.values()
+    }
+
+    /// The person cache entry of an address.
+    pub fn person(&self, email: &EmailAddress) -> Option<&PersonEntry> {
+        self.persons.get(email)
+    }
+
+    pub(crate) fn by_room_copy(&self, id: &GraphEventId) -> Option<&OrbMatchId> {
+        self.by_room_copy.get(id)
+    }
+
+    pub(crate) fn by_uid(&self, room: &RoomMailbox, uid: &IcalUid) -> Option<&OrbMatchId> {
+        // Building the tuple clones two Arcs, which is cheap.
+        self.by_uid.get(&(room.clone(), uid.clone()))
+    }
+
+    pub(crate) fn by_reservation(&self, id: &TopdeskReservationId) -> Option<&OrbMatchId> {
+        self.by_reservation.get(id)
+    }
+
+    pub(crate) fn by_master(&self, master: &GraphEventId) -> impl Iterator<Item = &OrbMatchId> {
+        self.by_master.get(master).into_iter().flatten()
+    }
+
+    pub(crate) fn pending_exchange_creates(&self) -> impl Iterator<Item = &OrbMatchId> {
+        self.pending_exchange_creates.iter()
+    }
+
+    fn upsert(&mut self, booking: Booking) {
+        let id = booking.match_id.clone();
+        // Keys are only ever added (retired keys stay indexed so echoes of retired items
+        // are recognised), so upserting never has to remove an entry, except the
+        // pending-create marker.
+        let x = &booking.exchange;
+        if let Some(copy) = &x.room_copy {
+            self.by_room_copy.insert(copy.clone(), id.clone());
+        }
+        if let (Some(room), Some(uid)) = (&x.room, &x.ical_uid) {
+            self.by_uid.insert((room.clone(), uid.clone()), id.clone());
+        }
+        for retired in &x.retired {
+            if let Some(copy) = &retired.room_copy {
+                self.by_room_copy.insert(copy.clone(), id.clone());
+            }
+            if let Some(uid) = &retired.ical_uid {
+                self.by_uid
+                    .insert((retired.room.clone(), uid.clone()), id.clone());
+            }
+        }
+        let t = &booking.topdesk;
+        for reservation in t.reservation.iter().chain(&t.retired) {
+            self.by_reservation.insert(reservation.clone(), id.clone());
+        }
+        if let Appointment::ExchangeOccurrence { master, .. } = &booking.appointment {
+            self.by_master
+                .entry(master.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        if matches!(&x.in_flight, Some(f) if f.op == Op::Create) {
+            self.pending_exchange_creates.insert(id.clone());
+        } else {
+            self.pending_exchange_creates.remove(&id);
+        }
+        self.bookings.insert(id, booking);
+    }
+}
