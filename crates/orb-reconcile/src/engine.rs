@@ -174,6 +174,10 @@ impl Run<'_> {
     }
 
     fn put(&mut self, mut booking: Booking) {
+        if self.state.booking(&booking.match_id) == Some(&booking) {
+            // Unchanged: nothing to store.
+            return;
+        }
         booking.meta.correlation = self.plan.correlation.clone();
         self.plan
             .bookings
@@ -230,7 +234,16 @@ impl Run<'_> {
             && (x.ical_uid.is_none() || x.ical_uid.as_ref() == Some(&item.ical_uid))
             && !x.retired.iter().any(|r| retired_matches(r, item));
         if !current && !linkable {
+            // A copy orb stopped following shows up again: an echo of orb's own move
+            // unless a user changed it after orb let go (then it is a booking again).
+            let revived = !item.cancelled
+                && x.retired
+                    .iter()
+                    .any(|r| retired_matches(r, item) && item.modified_at > r.at);
             self.put(b);
+            if revived {
+                return self.new_exchange_booking(item, content);
+            }
             self.note(Note::Ignored {
                 reason: "copy orb stopped following (echo of a move)",
             });
@@ -322,7 +335,11 @@ impl Run<'_> {
         if !self.within_horizon(&content) {
             return None;
         }
-        let match_id = OrbMatchId::for_exchange(&item.room, &item.ical_uid);
+        let mut match_id = OrbMatchId::for_exchange(&item.room, &item.ical_uid);
+        if self.booking(&match_id).is_some() {
+            // The key belongs to a booking that moved away; this copy is a new booking.
+            match_id = OrbMatchId::for_exchange_copy(&item.room, &item.ical_uid, &item.event_id);
+        }
         let calendar = match self.cfg.mode {
             SyncMode::Organizer => item.organizer.clone(),
             SyncMode::RoomOnly => item.room.to_email(),
@@ -603,7 +620,9 @@ impl Run<'_> {
                 return Some(id);
             }
         }
-        match self.ingest_topdesk(item, b.topdesk.base.as_ref()) {
+        // A reservation without a requester e-mail shows no requester change.
+        let fallback = self.projection(&b, Side::Topdesk).organizer;
+        match self.ingest_topdesk(item, Some(&fallback)) {
             Some(content) => self.merge(&mut b, Side::Topdesk, content, Some(item.modified_at)),
             // Moved to a location orb does not manage: for orb the room is no longer
             // booked.
@@ -614,12 +633,16 @@ impl Run<'_> {
         Some(id)
     }
 
-    fn ingest_topdesk(&self, item: &TopdeskItem, base: Option<&Content>) -> Option<Content> {
+    fn ingest_topdesk(
+        &self,
+        item: &TopdeskItem,
+        fallback: Option<&EmailAddress>,
+    ) -> Option<Content> {
         let room = self.cfg.rooms.room(&item.location)?.clone();
         let organizer = item
             .requester_email
             .clone()
-            .or_else(|| base.map(|b| b.organizer.clone()))
+            .or_else(|| fallback.cloned())
             .or_else(|| self.cfg.default_requester.clone())
             .unwrap_or_else(|| room.to_email());
         Some(Content {

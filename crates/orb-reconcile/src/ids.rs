@@ -153,6 +153,15 @@ impl OrbMatchId {
         )))
     }
 
+    /// The match id of a booking first seen as room copy `event_id`, used when
+    /// [`OrbMatchId::for_exchange`] is taken by a booking that moved away from the room.
+    pub fn for_exchange_copy(room: &RoomMailbox, ical_uid: &IcalUid, event_id: &GraphEventId) -> Self {
+        Self(Arc::from(format!(
+            "x-{}",
+            digest(&[room.as_str(), ical_uid.as_str(), event_id.as_str()])
+        )))
+    }
+
     /// The match id of a booking first seen as TOPdesk reservation `id`.
     pub fn for_topdesk(id: &TopdeskReservationId) -> Self {
         Self(Arc::from(format!("t-{}", digest(&[id.as_str()]))))
@@ -193,11 +202,12 @@ impl CorrelationId {
     }
 }
 
-/// A stable 128-bit digest (two FNV-1a lanes) rendered as 32 hex digits. Not a security
-/// measure: it only has to be deterministic across processes and releases.
+/// A stable 80-bit digest (two FNV-1a lanes) rendered as 20 hex digits. Not a security
+/// measure: it only has to be deterministic across processes and releases, and 80 bits
+/// keep collisions out of reach for any tenant's number of bookings.
 pub(crate) fn digest(parts: &[&str]) -> String {
     let (a, b) = digest_pair(parts);
-    format!("{a:016x}{b:016x}")
+    format!("{a:016x}{:04x}", b >> 48)
 }
 
 /// The two 64-bit lanes behind [`digest`]; also seeds deterministic jitter.

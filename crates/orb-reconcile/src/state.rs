@@ -112,13 +112,17 @@ impl State {
         if let (Some(room), Some(uid)) = (&x.room, &x.ical_uid) {
             self.by_uid.insert((room.clone(), uid.clone()), id.clone());
         }
+        // A retired key never takes an entry away from the booking that now owns it.
         for retired in &x.retired {
             if let Some(copy) = &retired.room_copy {
-                self.by_room_copy.insert(copy.clone(), id.clone());
+                self.by_room_copy
+                    .entry(copy.clone())
+                    .or_insert_with(|| id.clone());
             }
             if let Some(uid) = &retired.ical_uid {
                 self.by_uid
-                    .insert((retired.room.clone(), uid.clone()), id.clone());
+                    .entry((retired.room.clone(), uid.clone()))
+                    .or_insert_with(|| id.clone());
             }
         }
         let t = &booking.topdesk;

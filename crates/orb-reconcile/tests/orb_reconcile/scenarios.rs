@@ -1,0 +1,990 @@
+//! One snapshot per behaviour: the world's trace (every plan rendered as text, headed by
+//! the observation that caused it) or a single plan.
+
+use expect_test::{Expect, expect};
+use jiff::SignedDuration;
+use orb_reconcile::{
+    ConflictPolicy, DelegateRule, Engine, GraphEventId, Jitter, Observation, Removal,
+    RetryPolicy, SeriesOccurrence, State, SyncMode, TopdeskSeriesId, Window,
+};
+
+use crate::world::{World, config, email, location, room, ts};
+
+/// Settles the world, checks the snapshot, agreement and quiescence.
+fn check(w: &mut World, expected: Expect) {
+    w.settle();
+    expected.assert_eq(&w.take_trace());
+    w.assert_agree();
+    w.assert_quiet();
+}
+
+/// A world with one settled Outlook booking of ann in room a.
+fn with_exchange_booking() -> (World, usize) {
+    let mut w = World::new(config());
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    (w, i)
+}
+
+/// A world with one settled TOPdesk booking of bob in room a.
+fn with_topdesk_booking() -> (World, usize) {
+    let mut w = World::new(config());
+    let i = w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.settle();
+    w.take_trace();
+    (w, i)
+}
+
+// ----- Exchange -> TOPdesk --------------------------------------------------------------
+
+#[test]
+fn exchange_booking_creates_reservation() {
+    let mut w = World::new(config());
+    w.trace_bookings = true;
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        person ann@example.com: pending
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        person ann@example.com: found p-ann
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- succeeded #1 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+    "#]]);
+}
+
+#[test]
+fn exchange_reschedule_and_subject_update_reservation() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| {
+        m.start = ts("2026-03-03T10:00:00Z");
+        m.end = ts("2026-03-03T11:30:00Z");
+        m.subject = Some("Planning (moved)".into());
+    });
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: time,subject
+        effect #2 update reservation res-2 [loc-a 2026-03-03T10:00:00Z..2026-03-03T11:30:00Z requester=p-ann(ann@example.com) subject="Planning (moved)"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]]);
+    expect![[r#"
+        x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T10:00:00Z..2026-03-03T11:30:00Z by ann@example.com "Planning (moved)" | cx=1 by=exchange orig=ann@example.com fail=0 retry=0
+    "#]].assert_eq(&w.booking_line("a", "2026-03-03T10:00:00Z"));
+}
+
+#[test]
+fn exchange_attendee_change_is_stored_not_written() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.attendees = vec![email("bob")]);
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: attendees
+    "#]]);
+}
+
+#[test]
+fn exchange_cancel_cancels_reservation() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.cancelled = true);
+    check(&mut w, expect![[r#"
+        -- exchange removed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+        effect #2 cancel reservation res-2
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]]);
+}
+
+#[test]
+fn exchange_room_change_cancels_old_and_creates_new() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.room = room("b"));
+    check(&mut w, expect![[r#"
+        -- exchange removed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+        effect #2 cancel reservation res-2
+        -- exchange changed copy-3 in room-b@example.com
+        note new x-8526043eefe06494cc0f from exchange
+        effect #1 create reservation key=orb:x-8526043eefe06494cc0f:t0 [loc-b 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+        -- topdesk changed res-4
+        note echo x-8526043eefe06494cc0f on topdesk
+        -- succeeded #1 on topdesk
+    "#]]);
+}
+
+#[test]
+fn exchange_move_to_unmanaged_room_cancels() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.room = room("z"));
+    check(&mut w, expect![[r#"
+        -- exchange removed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+        effect #2 cancel reservation res-2
+        -- exchange changed copy-3 in room-z@example.com
+        note ignored: room is not managed
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]]);
+}
+
+#[test]
+fn unknown_organizer_falls_back_to_default_requester() {
+    let mut w = World::new(config());
+    w.user_books_exchange("carol", "a", "2026-03-03T09:00:00Z", 60, "Visit");
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person carol@example.com
+        -- person resolved carol@example.com
+        effect look up person facilities@example.com
+        -- person resolved facilities@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-facilities(facilities@example.com) subject="Visit"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #1 on topdesk
+    "#]]);
+}
+
+#[test]
+fn without_any_person_the_booking_is_still_written() {
+    let mut cfg = config();
+    cfg.default_requester = None;
+    let mut w = World::new(cfg);
+    w.user_books_exchange("carol", "b", "2026-03-03T09:00:00Z", 60, "Visit");
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-b@example.com
+        note new x-8526043eefe06494cc0f from exchange
+        effect look up person carol@example.com
+        -- person resolved carol@example.com
+        effect #1 create reservation key=orb:x-8526043eefe06494cc0f:t0 [loc-b 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=none(carol@example.com) subject="Visit"]
+        -- topdesk changed res-2
+        note echo x-8526043eefe06494cc0f on topdesk
+        -- succeeded #1 on topdesk
+    "#]]);
+}
+
+#[test]
+fn unmanaged_room_and_horizon_are_ignored() {
+    let mut w = World::new(config());
+    w.user_books_exchange("ann", "z", "2026-03-03T09:00:00Z", 60, "Elsewhere");
+    w.user_books_exchange("ann", "a", "2027-03-03T09:00:00Z", 60, "Far away");
+    w.user_books_exchange("ann", "a", "2026-03-01T09:00:00Z", 60, "Yesterday");
+    w.settle();
+    expect![[r#"
+        -- exchange changed copy-1 in room-z@example.com
+        note ignored: room is not managed
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: booking lies beyond the horizon
+        -- exchange changed copy-3 in room-a@example.com
+        note ignored: booking lies in the past
+    "#]].assert_eq(&w.take_trace());
+    assert_eq!(w.state.bookings().count(), 0);
+}
+
+// ----- TOPdesk -> Exchange --------------------------------------------------------------
+
+#[test]
+fn topdesk_booking_creates_event_in_requester_calendar() {
+    let mut w = World::new(config());
+    w.trace_bookings = true;
+    w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note new t-b524f07bc3b84e584769 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        person bob@example.com: pending
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+        -- person resolved bob@example.com
+        person bob@example.com: found p-bob
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- exchange changed copy-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- succeeded #1 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+    "#]]);
+}
+
+#[test]
+fn topdesk_booking_in_room_only_mode_writes_room_calendar() {
+    let mut cfg = config();
+    cfg.mode = SyncMode::RoomOnly;
+    let mut w = World::new(cfg);
+    let i = w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.settle();
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note new t-b524f07bc3b84e584769 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in room-a@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- person resolved bob@example.com
+        -- exchange changed ev-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #1 on exchange
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: organizer
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+    "#]]);
+}
+
+fn w_person(name: &str) -> Option<orb_reconcile::TopdeskPersonId> {
+    Some(orb_reconcile::TopdeskPersonId::new(format!("p-{name}")).unwrap())
+}
+
+#[test]
+fn topdesk_reschedule_and_room_move_update_the_event() {
+    let (mut w, i) = with_topdesk_booking();
+    w.user_edits_topdesk(i, |r| {
+        r.location = location("b");
+        r.start = ts("2026-03-04T14:00:00Z");
+        r.end = ts("2026-03-04T15:00:00Z");
+    });
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: room,time
+        effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z subject="Intake"]
+        -- exchange removed copy-2 in room-a@example.com
+        note ignored: copy orb stopped following (echo of a move)
+        -- exchange changed copy-3 in room-b@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #2 on exchange
+    "#]]);
+}
+
+#[test]
+fn topdesk_cancel_cancels_the_event() {
+    let (mut w, i) = with_topdesk_booking();
+    w.user_edits_topdesk(i, |r| r.cancelled = true);
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: cancelled
+        effect #2 cancel event ev-2 in bob@example.com
+        -- exchange removed copy-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #2 on exchange
+    "#]]);
+}
+
+#[test]
+fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
+    let (mut w, i) = with_topdesk_booking();
+    w.trace_bookings = true;
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: organizer
+        effect look up person ann@example.com
+        effect #2 cancel event ev-2 in bob@example.com
+        person ann@example.com: pending
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=ann@example.com
+        -- person resolved ann@example.com
+        person ann@example.com: found p-ann
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- exchange removed copy-2 in room-a@example.com
+        note ignored: copy orb stopped following (echo of a move)
+        -- succeeded #2 on exchange
+        effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- exchange changed copy-3 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- succeeded #3 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+    "#]]);
+    let live: Vec<String> = w
+        .meetings
+        .iter()
+        .map(|m| format!("{} {} cancelled={}", m.uid, m.calendar, m.cancelled))
+        .collect();
+    expect![[r#"
+        uid-2 bob@example.com cancelled=true
+        uid-3 ann@example.com cancelled=false"#]].assert_eq(&live.join("\n"));
+}
+
+#[test]
+fn topdesk_series_becomes_linked_single_events() {
+    let mut w = World::new(config());
+    for day in ["2026-03-09", "2026-03-16"] {
+        let i = w.user_books_topdesk("bob", "b", &format!("{day}T08:00:00Z"), 60, "Weekly");
+        w.inbox.pop_back();
+        w.reservations[i].series = Some(TopdeskSeriesId::new("ser-1").unwrap());
+        w.user_edits_topdesk(i, |_| {});
+    }
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note new t-b524f07bc3b84e584769 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-b@example.com 2026-03-09T08:00:00Z..2026-03-09T09:00:00Z subject="Weekly" series=ser-1]
+        -- topdesk changed res-2
+        note new t-b528707bc3bb5daf4717 from topdesk
+        effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-16T08:00:00Z..2026-03-16T09:00:00Z subject="Weekly" series=ser-1]
+        -- person resolved bob@example.com
+        -- exchange changed copy-3 in room-b@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #1 on exchange
+        -- exchange changed copy-4 in room-b@example.com
+        note echo t-b528707bc3bb5daf4717 on exchange
+        -- succeeded #1 on exchange
+    "#]]);
+}
+
+// ----- recurring series from Exchange's expansion ------------------------------------------
+
+/// Ann's weekly series in room a: four occurrences, each its own room copy.
+fn weekly_series(w: &mut World) -> Vec<usize> {
+    let starts = [
+        "2026-03-09T09:00:00Z",
+        "2026-03-16T09:00:00Z",
+        "2026-03-23T09:00:00Z",
+        "2026-03-30T09:00:00Z",
+    ];
+    starts
+        .iter()
+        .map(|start| {
+            let i = w.user_books_exchange("ann", "a", start, 60, "Weekly");
+            w.inbox.pop_back();
+            w.meetings[i].series = Some(SeriesOccurrence {
+                master: GraphEventId::new("master-1").unwrap(),
+                original_start: ts(start),
+            });
+            i
+        })
+        .collect()
+}
+
+fn series_listing(w: &World, room_name: &str) -> Observation {
+    Observation::ExchangeSeries {
+        room: room(room_name),
+        master: GraphEventId::new("master-1").unwrap(),
+        window: Window {
+            start: ts("2026-03-01T00:00:00Z"),
+            end: ts("2026-04-01T00:00:00Z"),
+        },
+        occurrences: w
+            .meetings
+            .iter()
+            .filter(|m| m.room == room(room_name) && m.series.is_some())
+            .map(|m| w.copy_item(m))
+            .collect(),
+    }
+}
+
+#[test]
+fn series_occurrences_map_to_reservations_with_exceptions_cancellations_and_moves() {
+    let mut w = World::new(config());
+    let occ = weekly_series(&mut w);
+    let listing = series_listing(&w, "a");
+    w.inbox.push_back(listing);
+    w.settle();
+    expect![[r#"
+        -- exchange series master-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        note new x-38b35c8949a981185325 from exchange
+        note new x-38b01c8949a6de815309 from exchange
+        note new x-38ac9c8949a3cf2a535b from exchange
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38ac9c8949a3cf2a535b:t0 [loc-a 2026-03-30T09:00:00Z..2026-03-30T10:00:00Z requester=p-ann(ann@example.com) subject="Weekly"]
+        effect #1 create reservation key=orb:x-38b01c8949a6de815309:t0 [loc-a 2026-03-23T09:00:00Z..2026-03-23T10:00:00Z requester=p-ann(ann@example.com) subject="Weekly"]
+        effect #1 create reservation key=orb:x-38b35c8949a981185325:t0 [loc-a 2026-03-16T09:00:00Z..2026-03-16T10:00:00Z requester=p-ann(ann@example.com) subject="Weekly"]
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-09T09:00:00Z..2026-03-09T10:00:00Z requester=p-ann(ann@example.com) subject="Weekly"]
+        -- topdesk changed res-5
+        note echo x-38ac9c8949a3cf2a535b on topdesk
+        -- succeeded #1 on topdesk
+        -- topdesk changed res-6
+        note echo x-38b01c8949a6de815309 on topdesk
+        -- succeeded #1 on topdesk
+        -- topdesk changed res-7
+        note echo x-38b35c8949a981185325 on topdesk
+        -- succeeded #1 on topdesk
+        -- topdesk changed res-8
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #1 on topdesk
+    "#]].assert_eq(&w.take_trace());
+    w.assert_agree();
+
+    // Exception: the second occurrence moves an hour later. Cancelled: the third.
+    // Moved: the fourth goes to room b (gone from room a's expansion, new in room b).
+    for (i, edit) in [(occ[1], 0), (occ[2], 1), (occ[3], 2)] {
+        let now = w.now + SignedDuration::from_secs(1);
+        let m = &mut w.meetings[i];
+        m.modified = now;
+        match edit {
+            0 => {
+                m.start = ts("2026-03-16T10:00:00Z");
+                m.end = ts("2026-03-16T11:00:00Z");
+            }
+            1 => m.cancelled = true,
+            _ => {
+                m.room = room("b");
+                m.copy = GraphEventId::new("copy-moved").unwrap();
+                m.series = None;
+            }
+        }
+    }
+    let listing = series_listing(&w, "a");
+    let plan = w.observe(&listing);
+    expect![[r#"
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        note changed x-38b35c8949a981185325 on exchange: time
+        note changed x-38b01c8949a6de815309 on exchange: cancelled
+        note changed x-38ac9c8949a3cf2a535b on exchange: cancelled
+        effect #2 update reservation res-7 [loc-a 2026-03-16T10:00:00Z..2026-03-16T11:00:00Z requester=p-ann(ann@example.com) subject="Weekly"]
+        effect #2 cancel reservation res-6
+        effect #2 cancel reservation res-5
+        booking x-38ac9c8949a3cf2a535b active: room-a@example.com 2026-03-30T09:00:00Z..2026-03-30T10:00:00Z by ann@example.com "Weekly" CANCELLED | cx=1 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38b01c8949a6de815309 active: room-a@example.com 2026-03-23T09:00:00Z..2026-03-23T10:00:00Z by ann@example.com "Weekly" CANCELLED | cx=1 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38b35c8949a981185325 active: room-a@example.com 2026-03-16T10:00:00Z..2026-03-16T11:00:00Z by ann@example.com "Weekly" | cx=1 by=exchange orig=ann@example.com fail=0 retry=0
+    "#]].assert_eq(&plan);
+    let moved = w.copy_item(&w.meetings[occ[3]].clone());
+    w.inbox.push_back(Observation::ExchangeChanged(moved));
+    w.take_trace();
+    w.settle();
+    w.meetings[occ[2]].cancelled = true;
+    w.assert_agree();
+    w.assert_quiet();
+}
+
+#[test]
+fn deleting_a_series_master_cancels_its_occurrences() {
+    let mut w = World::new(config());
+    let occ = weekly_series(&mut w);
+    let listing = series_listing(&w, "a");
+    w.inbox.push_back(listing);
+    w.settle();
+    w.take_trace();
+    for i in occ {
+        w.meetings[i].cancelled = true;
+    }
+    w.inbox.push_back(Observation::ExchangeRemoved {
+        room: room("a"),
+        event_id: GraphEventId::new("master-1").unwrap(),
+        reason: Removal::Deleted,
+    });
+    check(&mut w, expect![[r#"
+        -- exchange removed master-1 in room-a@example.com
+        note changed x-38ac9c8949a3cf2a535b on exchange: cancelled
+        note changed x-38b01c8949a6de815309 on exchange: cancelled
+        note changed x-38b35c8949a981185325 on exchange: cancelled
+        note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+        effect #2 cancel reservation res-5
+        effect #2 cancel reservation res-6
+        effect #2 cancel reservation res-7
+        effect #2 cancel reservation res-8
+        -- topdesk changed res-5
+        note echo x-38ac9c8949a3cf2a535b on topdesk
+        -- succeeded #2 on topdesk
+        -- topdesk changed res-6
+        note echo x-38b01c8949a6de815309 on topdesk
+        -- succeeded #2 on topdesk
+        -- topdesk changed res-7
+        note echo x-38b35c8949a981185325 on topdesk
+        -- succeeded #2 on topdesk
+        -- topdesk changed res-8
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]]);
+}
+
+// ----- delegates ---------------------------------------------------------------------------
+
+#[test]
+fn delegate_rules_choose_the_requester() {
+    let mut cfg = config();
+    cfg.delegates
+        .insert(email("sec"), DelegateRule::FirstRequiredAttendee);
+    cfg.delegates
+        .insert(email("ann"), DelegateRule::Principal(email("bob")));
+    let mut w = World::new(cfg);
+    let i = w.user_books_exchange("sec", "a", "2026-03-05T09:00:00Z", 60, "Board");
+    w.meetings[i].attendees = vec![email("bob"), email("ann")];
+    w.user_edits_exchange(i, |_| {});
+    w.user_books_exchange("ann", "b", "2026-03-05T11:00:00Z", 60, "Lunch");
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person sec@example.com
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: attendees
+        effect look up person bob@example.com
+        -- exchange changed copy-3 in room-b@example.com
+        note new x-852cc43eefe61682cbd7 from exchange
+        -- person resolved sec@example.com
+        -- person resolved bob@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-05T09:00:00Z..2026-03-05T10:00:00Z requester=p-bob(bob@example.com) subject="Board"]
+        effect #1 create reservation key=orb:x-852cc43eefe61682cbd7:t0 [loc-b 2026-03-05T11:00:00Z..2026-03-05T12:00:00Z requester=p-bob(bob@example.com) subject="Lunch"]
+        -- topdesk changed res-4
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #1 on topdesk
+        -- topdesk changed res-5
+        note echo x-852cc43eefe61682cbd7 on topdesk
+        -- succeeded #1 on topdesk
+    "#]]);
+}
+
+// ----- privacy -----------------------------------------------------------------------------
+
+#[test]
+fn subjects_are_not_carried_when_disabled() {
+    let mut cfg = config();
+    cfg.carry_subject = false;
+    let mut w = World::new(cfg);
+    w.trace_bookings = true;
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Secret merger");
+    w.user_books_topdesk("bob", "b", "2026-03-03T09:00:00Z", 60, "Also secret");
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        person ann@example.com: pending
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
+        -- topdesk changed res-2
+        note new t-b528707bc3bb5daf4717 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z subject="Reserved"]
+        person bob@example.com: pending
+        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Reserved"]
+        person ann@example.com: found p-ann
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- person resolved bob@example.com
+        person bob@example.com: found p-bob
+        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- exchange changed copy-3 in room-b@example.com
+        note echo t-b528707bc3bb5daf4717 on exchange
+        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- succeeded #1 on exchange
+        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- topdesk changed res-4
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- succeeded #1 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+    "#]]);
+}
+
+#[test]
+fn private_items_get_a_neutral_subject_and_keep_their_own() {
+    let mut w = World::new(config());
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Doctor");
+    w.meetings[i].private = true;
+    w.inbox.pop_back();
+    w.user_edits_exchange(i, |_| {});
+    w.settle();
+    // TOPdesk reschedules it: Exchange's update leaves the private subject alone.
+    w.user_edits_topdesk(0, |r| {
+        r.start = ts("2026-03-03T10:00:00Z");
+        r.end = ts("2026-03-03T11:00:00Z");
+    });
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Reserved"]
+        -- topdesk changed res-3
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #1 on topdesk
+        -- topdesk changed res-3
+        note changed x-38b6dc8949ac906f52d3 on topdesk: time
+        effect #2 update event uid uid-1 in ann@example.com [room-a@example.com 2026-03-03T10:00:00Z..2026-03-03T11:00:00Z subject=unchanged]
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #2 on exchange
+    "#]]);
+    assert_eq!(w.meetings[i].subject.as_deref(), Some("Doctor"));
+}
+
+// ----- echo suppression and idempotency --------------------------------------------------
+
+#[test]
+fn replayed_and_stale_notifications_change_nothing() {
+    let (mut w, i) = with_exchange_booking();
+    let old = w.copy_item(&w.meetings[i].clone());
+    w.user_edits_exchange(i, |m| m.subject = Some("Renamed".into()));
+    w.settle();
+    w.take_trace();
+    let current = w.copy_item(&w.meetings[i].clone());
+    let replay = w.observe(&Observation::ExchangeChanged(current));
+    let stale = w.observe(&Observation::ExchangeChanged(old));
+    expect![[r#"
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        --
+        note stale x-38b6dc8949ac906f52d3 on exchange
+    "#]].assert_eq(&format!("{replay}--\n{stale}"));
+    w.settle();
+    w.assert_agree();
+}
+
+#[test]
+fn a_reissued_create_returns_the_existing_item() {
+    let mut w = World::new(config());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    // Deliver the notification and the person lookup, then lose the create's outcome
+    // and the reservation's notification.
+    w.deliver();
+    w.deliver();
+    w.inbox.clear();
+    w.now += SignedDuration::from_mins(11);
+    w.observe(&Observation::Tick);
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- tick
+        effect #2 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- succeeded #2 on topdesk
+    "#]]);
+    assert_eq!(w.reservations.len(), 1);
+}
+
+// ----- conflicts -----------------------------------------------------------------------------
+
+fn concurrent_edit(policy: ConflictPolicy) -> String {
+    let mut cfg = config();
+    cfg.conflict_policy = policy;
+    let mut w = World::new(cfg);
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    // Both sides move the same booking before orb hears of either; TOPdesk also renames.
+    w.user_edits_topdesk(0, |r| {
+        r.start = ts("2026-03-03T14:00:00Z");
+        r.end = ts("2026-03-03T15:00:00Z");
+        r.subject = Some("Planning (TOPdesk)".into());
+    });
+    w.user_edits_exchange(i, |m| {
+        m.start = ts("2026-03-03T11:00:00Z");
+        m.end = ts("2026-03-03T12:00:00Z");
+    });
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+    let m = w.meetings[i].clone();
+    format!(
+        "{}final {}..{} {:?}\n",
+        w.take_trace(),
+        m.start,
+        m.end,
+        m.subject
+    )
+}
+
+#[test]
+fn concurrent_edits_exchange_wins() {
+    expect![[r#"
+        -- topdesk changed res-2
+        note changed x-38b6dc8949ac906f52d3 on topdesk: time,subject
+        effect #2 update event uid uid-1 in ann@example.com [room-a@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z subject="Planning (TOPdesk)"]
+        -- exchange changed copy-1 in room-a@example.com
+        note conflict x-38b6dc8949ac906f52d3 on time: exchange wins
+        note changed x-38b6dc8949ac906f52d3 on exchange: time
+        effect #3 update reservation res-2 [loc-a 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z requester=p-ann(ann@example.com) subject="Planning (TOPdesk)"]
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #2 on exchange
+        effect #4 update event ev-1 in ann@example.com [room-a@example.com 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z subject="Planning (TOPdesk)"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #3 on topdesk
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #4 on exchange
+        final 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z Some("Planning (TOPdesk)")
+    "#]].assert_eq(&concurrent_edit(ConflictPolicy::ExchangeWins));
+}
+
+#[test]
+fn concurrent_edits_topdesk_wins() {
+    expect![[r#"
+        -- topdesk changed res-2
+        note changed x-38b6dc8949ac906f52d3 on topdesk: time,subject
+        effect #2 update event uid uid-1 in ann@example.com [room-a@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z subject="Planning (TOPdesk)"]
+        -- exchange changed copy-1 in room-a@example.com
+        note conflict x-38b6dc8949ac906f52d3 on time: topdesk wins
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #2 on exchange
+        final 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z Some("Planning (TOPdesk)")
+    "#]].assert_eq(&concurrent_edit(ConflictPolicy::TopdeskWins));
+}
+
+#[test]
+fn concurrent_edits_latest_wins() {
+    expect![[r#"
+        -- topdesk changed res-2
+        note changed x-38b6dc8949ac906f52d3 on topdesk: time,subject
+        effect #2 update event uid uid-1 in ann@example.com [room-a@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z subject="Planning (TOPdesk)"]
+        -- exchange changed copy-1 in room-a@example.com
+        note conflict x-38b6dc8949ac906f52d3 on time: exchange wins
+        note changed x-38b6dc8949ac906f52d3 on exchange: time
+        effect #3 update reservation res-2 [loc-a 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z requester=p-ann(ann@example.com) subject="Planning (TOPdesk)"]
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #2 on exchange
+        effect #4 update event ev-1 in ann@example.com [room-a@example.com 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z subject="Planning (TOPdesk)"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #3 on topdesk
+        -- exchange changed copy-1 in room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #4 on exchange
+        final 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z Some("Planning (TOPdesk)")
+    "#]].assert_eq(&concurrent_edit(ConflictPolicy::LatestWins));
+}
+
+#[test]
+fn topdesk_refusal_declines_notifies_and_stays_visible() {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    w.trace_bookings = true;
+    w.refuse_next = Some("room is already reserved".into());
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.settle();
+    // The organizer picks another time: the booking is tried again.
+    w.user_edits_exchange(i, |m| {
+        m.start = ts("2026-03-03T15:00:00Z");
+        m.end = ts("2026-03-03T16:00:00Z");
+    });
+    check(&mut w, expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        person ann@example.com: pending
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        person ann@example.com: found p-ann
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- failed #1 on topdesk: Refused { reason: "room is already reserved" }
+        effect decline copy-1 in room-a@example.com: room is already reserved
+        effect mail ann@example.com: room is already reserved
+        booking x-38b6dc8949ac906f52d3 conflict(topdesk: room is already reserved): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: time
+        effect #2 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
+        -- topdesk changed res-3
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
+        -- succeeded #2 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
+    "#]]);
+}
+
+// ----- deletion safety ------------------------------------------------------------------------
+
+#[test]
+fn leaving_the_window_is_not_a_cancellation() {
+    let (mut w, i) = with_exchange_booking();
+    let copy = w.meetings[i].copy.clone();
+    let plan = w.observe(&Observation::ExchangeRemoved {
+        room: room("a"),
+        event_id: copy,
+        reason: Removal::LeftWindow,
+    });
+    expect![[r#"
+        note ignored: left the window: not a cancellation
+    "#]].assert_eq(&plan);
+}
+
+#[test]
+fn a_pass_missing_most_bookings_is_held_for_an_admin() {
+    let mut w = World::new(config());
+    for h in 8..14 {
+        w.user_books_exchange("ann", "a", &format!("2026-03-03T{h:02}:00:00Z"), 30, "Slot");
+    }
+    w.settle();
+    w.take_trace();
+    // A broken listing shows only one of six bookings.
+    let items = vec![w.copy_item(&w.meetings[0].clone())];
+    let pass = Observation::ExchangePass {
+        room: room("a"),
+        window: Window {
+            start: ts("2026-03-01T00:00:00Z"),
+            end: ts("2026-04-01T00:00:00Z"),
+        },
+        items,
+    };
+    let plan = w.observe(&pass);
+    expect![[r#"
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        effect hold 5 of 6 removals in room-a@example.com seen on exchange
+        booking x-38a5dc89499e1d3c5391 held-removal(exchange): room-a@example.com 2026-03-03T13:00:00Z..2026-03-03T13:30:00Z by ann@example.com "Slot" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38a91c8949a0bfd3533f held-removal(exchange): room-a@example.com 2026-03-03T12:00:00Z..2026-03-03T12:30:00Z by ann@example.com "Slot" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38ac9c8949a3cf2a535b held-removal(exchange): room-a@example.com 2026-03-03T11:00:00Z..2026-03-03T11:30:00Z by ann@example.com "Slot" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38b01c8949a6de815309 held-removal(exchange): room-a@example.com 2026-03-03T10:00:00Z..2026-03-03T10:30:00Z by ann@example.com "Slot" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        booking x-38b35c8949a981185325 held-removal(exchange): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T09:30:00Z by ann@example.com "Slot" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+    "#]].assert_eq(&plan);
+    // The admin confirms one removal; it is cancelled in TOPdesk.
+    let held = w
+        .state
+        .bookings()
+        .find(|b| matches!(b.status, orb_reconcile::BookingStatus::HeldRemoval { .. }))
+        .map(|b| b.match_id.clone())
+        .unwrap();
+    w.observe(&Observation::AdminConfirmRemoval { match_id: held });
+    w.settle();
+    expect![[r#"
+        -- exchange pass room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        effect hold 5 of 6 removals in room-a@example.com seen on exchange
+        -- admin confirm x-38a5dc89499e1d3c5391
+        note changed x-38a5dc89499e1d3c5391 on exchange: cancelled
+        effect #2 cancel reservation res-7
+        -- topdesk changed res-7
+        note echo x-38a5dc89499e1d3c5391 on topdesk
+        -- succeeded #2 on topdesk
+    "#]].assert_eq(&w.take_trace());
+}
+
+#[test]
+fn a_pass_missing_few_bookings_cancels_them() {
+    let mut w = World::new(config());
+    for h in 8..14 {
+        w.user_books_exchange("ann", "a", &format!("2026-03-03T{h:02}:00:00Z"), 30, "Slot");
+    }
+    w.settle();
+    w.take_trace();
+    // The notification for one deletion was lost; the pass finds it.
+    w.meetings[2].cancelled = true;
+    w.full_pass();
+    check(&mut w, expect![[r#"
+        -- exchange pass room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        note echo x-38b35c8949a981185325 on exchange
+        note echo x-38ac9c8949a3cf2a535b on exchange
+        note echo x-38a91c8949a0bfd3533f on exchange
+        note echo x-38a5dc89499e1d3c5391 on exchange
+        note changed x-38b01c8949a6de815309 on exchange: cancelled
+        effect #2 cancel reservation res-10
+        -- exchange pass room-b@example.com
+        -- topdesk pass
+        note echo x-38a5dc89499e1d3c5391 on topdesk
+        note echo x-38a91c8949a0bfd3533f on topdesk
+        note echo x-38ac9c8949a3cf2a535b on topdesk
+        note echo x-38b01c8949a6de815309 on topdesk
+        note echo x-38b35c8949a981185325 on topdesk
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- topdesk changed res-10
+        note echo x-38b01c8949a6de815309 on topdesk
+        -- succeeded #2 on topdesk
+    "#]]);
+}
+
+// ----- failures, backoff, parking ---------------------------------------------------------------
+
+#[test]
+fn failures_back_off_then_park_and_admin_retry_resumes() {
+    let mut cfg = config();
+    cfg.retry = RetryPolicy {
+        base: SignedDuration::from_secs(30),
+        max: SignedDuration::from_mins(10),
+        max_attempts: 4,
+        jitter: Jitter::None,
+    };
+    let mut w = World::new(cfg);
+    w.trace_bookings = true;
+    w.failures = [true, true, true, true].into();
+    w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.settle();
+    let id = w.state.bookings().next().unwrap().match_id.clone();
+    w.observe(&Observation::AdminRetry { match_id: id });
+    check(&mut w, expect![[r#"
+        -- topdesk changed res-1
+        note new t-b524f07bc3b84e584769 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        person bob@example.com: pending
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+        -- person resolved bob@example.com
+        person bob@example.com: found p-bob
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        -- failed #1 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:00:35Z after attempt 1
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=0 retry_at=2026-03-02T08:00:35Z
+        -- tick
+        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=1
+        -- failed #2 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:01:36Z after attempt 2
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=1 retry_at=2026-03-02T08:01:36Z
+        -- tick
+        effect #3 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=2
+        -- failed #3 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:03:37Z after attempt 3
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=2 retry_at=2026-03-02T08:03:37Z
+        -- tick
+        effect #4 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=3
+        -- failed #4 on exchange: Retryable { retry_after: None }
+        effect park: retry limit on exchange
+        booking t-b524f07bc3b84e584769 parked(retry limit on exchange): room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=3
+        -- admin retry t-b524f07bc3b84e584769
+        effect #5 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+        -- exchange changed copy-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+        -- succeeded #5 on exchange
+        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+    "#]]);
+}
+
+#[test]
+fn denied_mailbox_parks_the_booking() {
+    let mut w = World::new(config());
+    w.denied.insert(email("bob"));
+    w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.settle();
+    expect![[r#"
+        -- topdesk changed res-1
+        note new t-b524f07bc3b84e584769 from topdesk
+        effect look up person bob@example.com
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- person resolved bob@example.com
+        -- failed #1 on exchange: Denied { mailbox: EmailAddress("bob@example.com") }
+        effect park: mailbox bob@example.com denied
+    "#]].assert_eq(&w.take_trace());
+}
+
+#[test]
+fn every_effect_carries_the_plan_correlation_id() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.cancelled = true);
+    let observation = w.inbox.pop_front().unwrap();
+    let engine: &Engine = &w.engine;
+    let state: &State = &w.state;
+    let plan = engine.plan(state, &observation, w.now);
+    assert!(!plan.effects.is_empty());
+    assert!(plan.effects.iter().all(|e| e.correlation == plan.correlation));
+    assert!(plan
+        .bookings
+        .values()
+        .all(|b| b.meta.correlation == plan.correlation));
+    // Deterministic: the same inputs plan the same.
+    assert_eq!(plan.to_string(), engine.plan(state, &observation, w.now).to_string());
+}
