@@ -19,6 +19,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Another process (or a handle of this process that is still closing) holds the
+    /// store's lock.
+    #[error("the state store at {path} is in use by another process")]
+    Locked {
+        /// The directory that was opened.
+        path: PathBuf,
+    },
     /// A read or write failed in the storage engine (I/O error, disk full, read-only
     /// file system). Data that was durably committed before is unaffected.
     #[error("state store i/o failed")]

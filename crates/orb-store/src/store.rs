@@ -62,12 +62,18 @@ pub(crate) mod aad {
 pub struct OpenOptions {
     /// Page cache size in bytes (default 64 MiB).
     pub cache_capacity: u64,
+    /// How long to wait for the store's lock (default 3 s). The engine releases the lock
+    /// only when its background threads have finished, shortly after the last handle is
+    /// dropped, so reopening in the same process needs a brief grace period; another
+    /// process holding the store still fails after this time.
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Default for OpenOptions {
     fn default() -> Self {
         Self {
             cache_capacity: 64 * 1024 * 1024,
+            lock_timeout: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -128,11 +134,13 @@ impl Store {
             },
             other => other.into(),
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
-            .cache_capacity(opts.cache_capacity)
-            .open()
-            .map_err(open_err)?;
+            .cache_capacity(opts.cache_capacity);
+        let db = open_retrying_lock(&config, opts.lock_timeout).map_err(|e| match e {
+            LockOrOther::Locked => Error::Locked { path: path.clone() },
+            LockOrOther::Other(e) => open_err(e),
+        })?;
         let trees = TREE_NAMES
             .iter()
             .map(|n| db.open_tree(n))
@@ -1002,6 +1010,35 @@ impl Store {
                 other => other.to_string(),
             })
         })
+    }
+}
+
+enum LockOrOther {
+    Locked,
+    Other(sled::Error),
+}
+
+fn open_retrying_lock(
+    config: &sled::Config,
+    timeout: std::time::Duration,
+) -> std::result::Result<sled::Db, LockOrOther> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            // sled reports a held lock only as a custom I/O error with this text.
+            Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(LockOrOther::Locked);
+                }
+                // Back off: this waits for another party to release the lock, there is no
+                // notification to wait on instead.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(e) => return Err(LockOrOther::Other(e)),
+        }
     }
 }
 

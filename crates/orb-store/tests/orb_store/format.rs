@@ -1,0 +1,89 @@
+//! Format version and migrations.
+
+use orb_store::{CURRENT_FORMAT, Error, Store};
+
+use super::common::{booking, full_booking, key, open};
+
+#[test]
+fn a_new_store_records_the_current_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
+    drop(store);
+    assert_eq!(open(dir.path()).format_version().unwrap(), CURRENT_FORMAT);
+}
+
+fn set_raw_format(path: &std::path::Path, version: u32, drop_correlation_index: bool) {
+    let db = sled::open(path).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert("format_version", &version.to_be_bytes())
+        .unwrap();
+    if drop_correlation_index {
+        let idx = db.open_tree("booking_idx").unwrap();
+        // Booking index kind 14 (correlation id) did not exist in format 1.
+        for k in idx.scan_prefix([14u8]).keys() {
+            idx.remove(k.unwrap()).unwrap();
+        }
+    }
+    db.flush().unwrap();
+}
+
+#[test]
+fn a_newer_format_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path()).save_booking(&booking("m1")).unwrap();
+    set_raw_format(dir.path(), CURRENT_FORMAT + 7, false);
+    let err = Store::open(dir.path(), &key()).unwrap_err();
+    assert!(
+        matches!(err, Error::UnsupportedFormat { found, supported } if found == CURRENT_FORMAT + 7 && supported == CURRENT_FORMAT),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "state store format version {} is newer than the supported version {CURRENT_FORMAT}; upgrade orb",
+            CURRENT_FORMAT + 7
+        )
+    );
+}
+
+/// A format-1 store (the first format: no correlation-id index) is made by writing
+/// bookings, then removing the correlation index entries and stamping version 1 through
+/// the raw engine, which is exactly the layout format 1 had.
+#[test]
+fn migrates_from_the_first_format() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        for i in 0..2500 {
+            let mut b = full_booking(&format!("m{i}"));
+            b.correlation_id = format!("corr-{}", i % 10).into();
+            b.series_master = None;
+            let mut tx = store.transaction();
+            tx.save_booking(b);
+            tx.commit_buffered().unwrap();
+        }
+        store.flush().unwrap();
+    }
+    set_raw_format(dir.path(), 1, true);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let idx = db.open_tree("booking_idx").unwrap();
+        assert_eq!(
+            idx.scan_prefix([14u8]).count(),
+            0,
+            "fixture has no correlation index"
+        );
+    }
+    let store = open(dir.path());
+    assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
+    assert_eq!(
+        store
+            .bookings_by_correlation(&"corr-3".into())
+            .unwrap()
+            .len(),
+        250
+    );
+    store.verify_integrity().unwrap();
+    assert_eq!(store.booking_count(), 2500);
+}

@@ -1,0 +1,161 @@
+//! Multi-key transactions and group commit.
+
+use std::sync::Arc;
+
+use orb_store::{AuditEntry, Error, NewEffect};
+
+use super::common::{booking, fresh, full_booking, open, ts};
+
+#[test]
+fn one_transaction_writes_record_indexes_outbox_audit_inbox_and_cursor() {
+    let (dir, store) = fresh();
+    let seq = store.append_inbox(b"notification", ts(0)).unwrap().seq;
+    let mut tx = store.transaction();
+    tx.save_booking(full_booking("m1"));
+    let effect = tx
+        .enqueue(
+            NewEffect::new(
+                Some("m1".into()),
+                "c1".into(),
+                "create_reservation",
+                vec![1, 2],
+                ts(0),
+            ),
+            ts(0),
+        )
+        .unwrap();
+    tx.audit(AuditEntry::new(
+        ts(0),
+        "c1".into(),
+        Some("m1".into()),
+        "engine",
+        "decide",
+        "planned",
+    ))
+    .unwrap();
+    tx.mark_inbox_done(seq, ts(1));
+    tx.set_delta_link("room-1@example.com".into(), "delta-1");
+    tx.set_watermark("reservations", ts(1));
+    assert!(!tx.is_empty());
+    tx.commit().unwrap();
+    drop(store);
+    let store = open(&dir.path().join("db"));
+    assert!(
+        store
+            .booking_by_topdesk_id(&"td-m1".into())
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.effect(effect).unwrap().unwrap().payload, vec![1, 2]);
+    assert_eq!(store.audit_by_booking(&"m1".into()).unwrap().len(), 1);
+    assert!(store.pending_inbox().unwrap().is_empty());
+    assert_eq!(
+        store
+            .delta_link(&"room-1@example.com".into())
+            .unwrap()
+            .as_deref(),
+        Some("delta-1")
+    );
+    store.verify_integrity().unwrap();
+}
+
+#[test]
+fn a_failing_operation_aborts_the_whole_transaction() {
+    let (_dir, store) = fresh();
+    store.save_booking(&full_booking("a")).unwrap();
+    let seq = store.append_inbox(b"n", ts(0)).unwrap().seq;
+    let mut tx = store.transaction();
+    tx.save_booking(booking("new"));
+    let effect = tx
+        .enqueue(NewEffect::new(None, "c".into(), "k", vec![], ts(0)), ts(0))
+        .unwrap();
+    tx.mark_inbox_done(seq, ts(1));
+    tx.delete_booking("a".into());
+    let mut clash = full_booking("b");
+    clash.room_event_id = Some("re-x".into());
+    clash.topdesk_reservation_id = Some("td-a".into());
+    // "a" was deleted earlier in this transaction, so td-a is free: this succeeds...
+    tx.save_booking(clash);
+    // ...but this one clashes with "b" saved just before, in the same transaction.
+    let mut clash2 = booking("c");
+    clash2.room_event_id = Some("re-x".into());
+    tx.save_booking(clash2);
+    let err = tx.commit().unwrap_err();
+    assert!(matches!(err, Error::IndexConflict { .. }), "{err:?}");
+    // Nothing of it is visible.
+    assert!(store.booking(&"new".into()).unwrap().is_none());
+    assert!(store.booking(&"a".into()).unwrap().is_some());
+    assert!(store.booking(&"b".into()).unwrap().is_none());
+    assert!(store.effect(effect).unwrap().is_none());
+    assert_eq!(store.pending_inbox().unwrap().len(), 1);
+    store.verify_integrity().unwrap();
+}
+
+#[test]
+fn buffered_commit_is_visible_at_once_and_durable_after_flush() {
+    let (dir, store) = fresh();
+    let mut tx = store.transaction();
+    tx.save_booking(booking("m1"));
+    tx.commit_buffered().unwrap();
+    assert!(store.booking(&"m1".into()).unwrap().is_some());
+    store.flush().unwrap();
+    drop(store);
+    assert!(
+        open(&dir.path().join("db"))
+            .booking(&"m1".into())
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn concurrent_durable_commits_share_flushes() {
+    let (_dir, store) = fresh();
+    let store = Arc::new(store);
+    let per_thread = 40;
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..per_thread {
+                    store
+                        .append_inbox(format!("{t}-{i}").as_bytes(), ts(0))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(store.inbox_len(), 8 * per_thread);
+    let flushes = store.flush_count();
+    // Each commit needs a flush covering it; with 8 writers they overlap, so strictly
+    // fewer flushes than commits happen. (Exact numbers depend on scheduling.)
+    assert!(
+        flushes < 8 * per_thread as u64,
+        "{flushes} flushes for {} commits",
+        8 * per_thread
+    );
+    store.verify_integrity().unwrap();
+}
+
+#[test]
+fn a_second_open_of_a_store_in_use_is_a_clear_error() {
+    let (dir, store) = fresh();
+    let mut opts = orb_store::OpenOptions::default();
+    opts.lock_timeout = std::time::Duration::from_millis(50);
+    let path = dir.path().join("db");
+    let err = orb_store::Store::open_with(&path, &super::common::key(), opts).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the state store at {} is in use by another process",
+            path.display()
+        )
+    );
+    drop(store);
+}
