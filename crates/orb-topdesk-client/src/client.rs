@@ -168,6 +168,8 @@ pub struct TopdeskClient {
     cancellation_reason_name: Option<String>,
     /// `None` = not fetched yet; `Some(None)` = TOPdesk has no active reason.
     cancellation_reason: Mutex<Option<Option<SearchlistId>>>,
+    /// The same for rejection reasons.
+    rejection_reason: Mutex<Option<Option<SearchlistId>>>,
     /// Set after a 406 on persons v2: this TOPdesk only speaks v1.
     persons_v1: AtomicBool,
 }
@@ -216,6 +218,7 @@ impl TopdeskClient {
             audit: None,
             cancellation_reason_name: config.cancellation_reason_name,
             cancellation_reason: Mutex::new(None),
+            rejection_reason: Mutex::new(None),
             persons_v1: AtomicBool::new(false),
         })
     }
@@ -367,7 +370,8 @@ impl TopdeskClient {
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
-    /// Stops a reservation the right way for its status: a `request` is rejected,
+    /// Stops a reservation the right way for its status: a `request` is rejected (with
+    /// the first active rejection reason, or none when TOPdesk has none),
     /// a planned (or conflicting planned) one is cancelled with the cached
     /// cancellation reason (or none, when TOPdesk has none and relies on its default),
     /// an already cancelled or rejected one is left alone.
@@ -383,7 +387,8 @@ impl TopdeskClient {
             .unwrap_or(ReservationStatus::Other(String::new()));
         match status {
             ReservationStatus::Request | ReservationStatus::ConflictingRequest => {
-                let req = wire::build_reject(&self.base, reference, None)?;
+                let reason = self.rejection_reason(&cid).await?;
+                let req = wire::build_reject(&self.base, reference, reason.as_ref())?;
                 wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())?;
                 Ok(CancelOutcome::Rejected)
             }
@@ -438,9 +443,23 @@ impl TopdeskClient {
         wire::parse_searchlist(&self.send(req, &cid).await?, Timestamp::now())
     }
 
-    /// Forgets the cached cancellation reason (e.g. after TOPdesk refused it).
-    pub async fn forget_cancellation_reason(&self) {
+    /// Forgets the cached cancellation and rejection reasons (e.g. after TOPdesk
+    /// refused one).
+    pub async fn forget_cached_reasons(&self) {
         *self.cancellation_reason.lock().await = None;
+        *self.rejection_reason.lock().await = None;
+    }
+
+    async fn rejection_reason(&self, cid: &str) -> Result<Option<SearchlistId>, Error> {
+        let mut cached = self.rejection_reason.lock().await;
+        if let Some(reason) = cached.as_ref() {
+            return Ok(reason.clone());
+        }
+        let req = wire::build_rejection_reasons(&self.base)?;
+        let reasons = wire::parse_searchlist(&self.send(req, cid).await?, Timestamp::now())?;
+        let chosen = reasons.first().map(|r| r.id.clone());
+        *cached = Some(chosen.clone());
+        Ok(chosen)
     }
 
     async fn cancellation_reason(&self, cid: &str) -> Result<Option<SearchlistId>, Error> {

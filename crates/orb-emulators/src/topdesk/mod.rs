@@ -248,6 +248,24 @@ pub struct Exchange {
     pub response_body: Option<Value>,
 }
 
+impl Exchange {
+    /// An exchange with no query, headers or bodies (for testing code that inspects
+    /// recorded exchanges).
+    pub fn new(method: http::Method, path: impl Into<String>, status: u16) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            accept: None,
+            request_body: None,
+            request_body_invalid: false,
+            status,
+            content_type: None,
+            response_body: None,
+        }
+    }
+}
+
 pub(crate) struct Shared {
     store: Mutex<Store>,
 }
@@ -401,6 +419,12 @@ impl TopdeskEmulator {
     /// Removes every queued fault.
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// Caps persons v2 pages at `cap` items whatever `pageSize` asks (TOPdesk treats
+    /// `pageSize` as a maximum), so clients must follow `next`.
+    pub fn set_persons_page_cap(&self, cap: Option<usize>) {
+        self.shared.lock().persons_page_cap = cap;
     }
 
     /// Delays every answer by `latency`.

@@ -713,7 +713,10 @@ fn persons(store: &Store, call: &Call<'_>) -> Outcome<Reply> {
     };
     if wants_v2 {
         let start = number("pageStart", 0, 0, usize::MAX)?;
-        let size = number("pageSize", 50, 1, 5000)?;
+        let asked = number("pageSize", 50, 1, 5000)?;
+        let size = store
+            .persons_page_cap
+            .map_or(asked, |cap| asked.min(cap.max(1)));
         let fields = person_fields(call.param("fields"))?;
         let page: Vec<Value> = matching
             .iter()
