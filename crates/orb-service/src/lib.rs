@@ -1,0 +1,10 @@
+//! The orb daemon's composition layer: configuration (the TOML contract of
+//! `interfaces.md`, validated strictly) and, as it grows, the webhook server, subscription
+//! manager, pollers and the executor that run the engine's plans.
+//!
+//! It owns no wire format and no on-disk format — those belong to the client crates and
+//! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
+
+pub mod config;
+
+pub use config::{Config, ConfigError};

@@ -1,0 +1,11 @@
+//! Integration tests of orb-service.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a panic is a failed test, which is the point"
+)]
+
+mod orb_service {
+    mod config;
+}
