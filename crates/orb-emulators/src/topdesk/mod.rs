@@ -306,6 +306,11 @@ impl TopdeskEmulator {
         Ok(Self { shared, server })
     }
 
+    /// The bound address (always on 127.0.0.1).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.addr()
+    }
+
     /// `http://127.0.0.1:PORT/tas/api`.
     pub fn base_url(&self) -> String {
         format!("{}/tas/api", self.server.origin())
