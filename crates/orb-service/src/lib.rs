@@ -6,5 +6,7 @@
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
 pub mod config;
+pub mod metrics;
+pub mod webhook;
 
 pub use config::{Config, ConfigError};

@@ -8,4 +8,5 @@
 
 mod orb_service {
     mod config;
+    mod webhook;
 }
