@@ -676,19 +676,15 @@ impl TopdeskClient {
                     );
                     let may_retry = e.is_connect()
                         || (e.is_timeout() && idempotent && parts.method == Method::GET);
-                    if let (true, Some(delay)) =
-                        (may_retry, self.retry.delay(attempt, None, jitter()))
-                    {
-                        {
-                            tracing::debug!(
-                                attempt,
-                                ?delay,
-                                template,
-                                "topdesk unreachable; retrying"
-                            );
-                            tokio::time::sleep(delay).await;
-                            continue;
-                        }
+                    let delay = if may_retry {
+                        self.retry.delay(attempt, None, jitter())
+                    } else {
+                        None
+                    };
+                    if let Some(delay) = delay {
+                        tracing::debug!(attempt, ?delay, template, "topdesk unreachable; retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
                     }
                     return Err(if e.is_timeout() {
                         Error::Timeout

@@ -165,6 +165,21 @@ pub struct PersonSeed {
     pub branch_id: Option<String>,
 }
 
+/// What [`TopdeskEmulator::seed_example`] created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExampleSeed {
+    /// The branch ("HQ", Europe/Amsterdam).
+    pub branch_id: String,
+    /// `(room mailbox, location id)` for each reservable room; the mailbox is also in
+    /// the room's `optionalFields1.text1`.
+    pub rooms: Vec<(String, String)>,
+    /// `(e-mail, person id)` for each active person, the default requester first.
+    pub people: Vec<(String, String)>,
+    /// The id of the one cancellation reason.
+    pub cancellation_reason_id: String,
+}
+
 /// A reservation as the emulator holds it, for assertions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -372,7 +387,70 @@ impl TopdeskEmulator {
         self.shared.lock().create_direct(body)
     }
 
+    /// Seeds a small, realistic tenant for demos and end-to-end tests: one branch,
+    /// three rooms (one with opening hours 07:00–19:00 UTC on weekdays and 15 minutes of
+    /// block time), a default requester and two colleagues, and a cancellation reason.
+    pub fn seed_example(&self) -> ExampleSeed {
+        let mut store = self.shared.lock();
+        let branch_id = store.add_branch(BranchSeed {
+            name: "HQ".into(),
+            time_zone: Some("Europe/Amsterdam".into()),
+        });
+        let mut rooms = Vec::new();
+        for (number, name, windowed) in [
+            ("2.14", "Room 2.14", false),
+            ("2.15", "Room 2.15", false),
+            ("0.01", "Board room", true),
+        ] {
+            let mailbox = format!("room-{number}@example.com");
+            let id = store.add_location(LocationSeed {
+                name: name.into(),
+                room_number: Some(number.into()),
+                branch_id: Some(branch_id.clone()),
+                capacity: Some(if windowed { 16 } else { 8 }),
+                reservable: true,
+                service_window: windowed.then_some(ServiceWindow {
+                    opens: Time::constant(7, 0, 0, 0),
+                    closes: Time::constant(19, 0, 0, 0),
+                    weekdays_only: true,
+                }),
+                block_time_minutes: if windowed { 15 } else { 0 },
+                optional_text1: Some(mailbox.clone()),
+                archived: false,
+            });
+            rooms.push((mailbox, id));
+        }
+        let mut people = Vec::new();
+        for (first, sur, email) in [
+            ("Desk", "Facilities", "facilities@example.com"),
+            ("Alice", "Adams", "alice@example.com"),
+            ("Bob", "Baker", "bob@example.com"),
+        ] {
+            let id = store.add_person(PersonSeed {
+                first_name: first.into(),
+                sur_name: sur.into(),
+                email: Some(email.into()),
+                branch_id: Some(branch_id.clone()),
+                ..PersonSeed::default()
+            });
+            people.push((email.to_owned(), id));
+        }
+        let cancellation_reason_id = store.add_reason(true, "Cancelled in Outlook");
+        ExampleSeed {
+            branch_id,
+            rooms,
+            people,
+            cancellation_reason_id,
+        }
+    }
+
     // ---- control -------------------------------------------------------------------
+
+    /// Turns recording of [`Exchange`]s on (the default) or off, e.g. for benchmarks
+    /// and long demos where the log would only grow.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.lock().recording = on;
+    }
 
     /// Makes the operator's application password invalid (as on expiry).
     pub fn expire_credentials(&self) {

@@ -60,17 +60,19 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Bytes>) -> Response
         }
     };
 
-    store.log.push(Exchange {
-        method,
-        path,
-        query,
-        accept,
-        request_body,
-        request_body_invalid,
-        status: reply.status,
-        content_type: reply.body.as_ref().map(|_| reply.content_type.to_owned()),
-        response_body: reply.body.clone(),
-    });
+    if store.recording {
+        store.log.push(Exchange {
+            method,
+            path,
+            query,
+            accept,
+            request_body,
+            request_body_invalid,
+            status: reply.status,
+            content_type: reply.body.as_ref().map(|_| reply.content_type.to_owned()),
+            response_body: reply.body.clone(),
+        });
+    }
     drop(store);
     into_response(reply)
 }

@@ -482,3 +482,37 @@ async fn shutdown_stops_serving() {
     w.emu.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn example_tenant_is_bookable() {
+    let emu = TopdeskEmulator::start(TopdeskConfig::default())
+        .await
+        .unwrap();
+    let seed = emu.seed_example();
+    assert_eq!(seed.rooms.len(), 3);
+    let (_, requester) = &seed.people[0];
+    let (_, room) = &seed.rooms[0];
+    let id = emu
+        .create_reservation(json!({"requester": {"id": requester}, "plannedStartDate": "2026-05-04T09:00:00Z",
+            "plannedEndDate": "2026-05-04T10:00:00Z", "reservedFacilities": [{"location": {"id": room}}]}))
+        .unwrap();
+    assert_eq!(emu.reservation(&id).unwrap().status, "planned");
+    let json = emu.reservation_json(&id).unwrap();
+    assert_eq!(
+        json["reservedFacilities"][0]["location"]["id"],
+        room.as_str()
+    );
+
+    emu.set_recording(false);
+    let (login, password) = emu.operator_credentials();
+    let answer = call(
+        emu.addr(),
+        "GET",
+        "/tas/api/reservations",
+        &[("authorization", &basic(&login, &password))],
+        None,
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(emu.request_count(), 0);
+}

@@ -199,6 +199,12 @@ impl Spec {
         // Response body.
         let out_defs = &endpoint.output["$defs"];
         let status = ex.status.to_string();
+        if (200..300).contains(&ex.status) && endpoint.output[status.as_str()].is_null() {
+            problems.push(format!(
+                "{method} {}: status {status} is not documented",
+                endpoint.path
+            ));
+        }
         let mut response = &endpoint.output[status.as_str()];
         if ex.status == 206 && response["content"].is_null() {
             response = &endpoint.output["200"];
@@ -220,20 +226,19 @@ impl Spec {
             for (name, value) in &ex.query {
                 let selects =
                     (name == "$fields" || name == "fields") && (200..300).contains(&ex.status);
-                if let (true, Some(item)) = (selects, item_schema(schema, out_defs)) {
-                    {
-                        for field in value
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|f| !f.is_empty() && *f != "*")
-                        {
-                            if !has_path(item, out_defs, field) {
-                                problems.push(format!(
-                                    "{method} {}: {name} names unknown field {field}",
-                                    endpoint.path
-                                ));
-                            }
-                        }
+                let Some(item) = item_schema(schema, out_defs).filter(|_| selects) else {
+                    continue;
+                };
+                for field in value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty() && *f != "*")
+                {
+                    if !has_path(item, out_defs, field) {
+                        problems.push(format!(
+                            "{method} {}: {name} names unknown field {field}",
+                            endpoint.path
+                        ));
                     }
                 }
             }
