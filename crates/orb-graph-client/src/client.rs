@@ -29,6 +29,9 @@ pub const MAILBOX_CONCURRENCY: usize = 4;
 /// Upper bound on pages followed in one listing (a guard against a looping server).
 const MAX_PAGES: usize = 10_000;
 
+/// Parses one page of a listing.
+type PageParser<T> = fn(&Response<Vec<u8>>) -> Result<Page<T>, Error>;
+
 /// How throttled calls (429, 503, 504) are retried.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -516,7 +519,7 @@ impl GraphClient {
         &self,
         op: Operation,
         mailbox: Option<&Mailbox>,
-        parse: fn(&Response<Vec<u8>>) -> Result<Page<T>, Error>,
+        parse: PageParser<T>,
         first: impl Fn() -> Result<Request<Vec<u8>>, Error>,
     ) -> Result<Vec<T>, Error> {
         let mut items = Vec::new();
@@ -683,18 +686,21 @@ impl GraphClient {
     }
 
     async fn exchange(&self, request: Request<Vec<u8>>) -> Result<Response<Vec<u8>>, Error> {
-        let request = reqwest::Request::try_from(request).map_err(Error::Transport)?;
-        let response = self
-            .inner
-            .http
-            .execute(request)
-            .await
-            .map_err(Error::Transport)?;
+        let timeout = self.inner.config.timeout;
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                Error::Timeout(timeout)
+            } else {
+                Error::Transport(e)
+            }
+        };
+        let request = reqwest::Request::try_from(request).map_err(transport)?;
+        let response = self.inner.http.execute(request).await.map_err(transport)?;
         let mut builder = Response::builder().status(response.status());
         for (name, value) in response.headers() {
             builder = builder.header(name, value);
         }
-        let body = response.bytes().await.map_err(Error::Transport)?;
+        let body = response.bytes().await.map_err(transport)?;
         builder
             .body(body.to_vec())
             .map_err(|e| Error::InvalidResponse {

@@ -41,10 +41,20 @@ pub(crate) fn token(shared: &Shared, tenant: &str, body: &[u8]) -> TokenAnswer {
             .map(|(_, v)| v.as_str())
     };
     if field("grant_type") != Some("client_credentials") {
-        return oauth_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.");
+        return oauth_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type.",
+        );
     }
     let Some(client_id) = field("client_id") else {
-        return oauth_error(400, "invalid_request", 900144, "The request body must contain the client_id parameter.");
+        return oauth_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the client_id parameter.",
+        );
     };
     let scope = field("scope").unwrap_or_default();
     let accepted_scopes = [
@@ -52,33 +62,67 @@ pub(crate) fn token(shared: &Shared, tenant: &str, body: &[u8]) -> TokenAnswer {
         "https://graph.microsoft.com/.default".to_owned(),
     ];
     if !accepted_scopes.iter().any(|s| s == scope) {
-        return oauth_error(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid.");
+        return oauth_error(
+            400,
+            "invalid_scope",
+            70011,
+            "The provided value for the input parameter 'scope' is not valid.",
+        );
     }
     let mut st = shared.lock();
     let Some(app) = st.apps.get(client_id).cloned() else {
-        return oauth_error(400, "unauthorized_client", 700016, "Application was not found in the directory.");
+        return oauth_error(
+            400,
+            "unauthorized_client",
+            700016,
+            "Application was not found in the directory.",
+        );
     };
     if let Some(secret) = field("client_secret") {
         if app.secret.as_deref() != Some(secret) {
-            return oauth_error(401, "invalid_client", 7000215, "Invalid client secret provided.");
+            return oauth_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided.",
+            );
         }
     } else if let Some(assertion) = field("client_assertion") {
         if field("client_assertion_type")
             != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
         {
-            return oauth_error(400, "invalid_request", 50027, "Invalid client_assertion_type.");
+            return oauth_error(
+                400,
+                "invalid_request",
+                50027,
+                "Invalid client_assertion_type.",
+            );
         }
         let audience = format!("{}/{tenant}/oauth2/v2.0/token", shared.base_url);
         if let Err(reason) = verify_assertion(&app, assertion, &audience) {
             return oauth_error(401, "invalid_client", 700027, reason);
         }
     } else {
-        return oauth_error(401, "invalid_client", 7000218, "The request body must contain client_assertion or client_secret.");
+        return oauth_error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain client_assertion or client_secret.",
+        );
     }
     if !app.admin_consent {
-        return oauth_error(400, "invalid_grant", 65001, "The user or administrator has not consented to use the application.");
+        return oauth_error(
+            400,
+            "invalid_grant",
+            65001,
+            "The user or administrator has not consented to use the application.",
+        );
     }
-    let token = format!("emu.{}.{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!(
+        "emu.{}.{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let lifetime = shared.config.token_lifetime;
     let expires_at = st
         .now()
@@ -99,19 +143,39 @@ pub(crate) fn token(shared: &Shared, tenant: &str, body: &[u8]) -> TokenAnswer {
     )
 }
 
-fn verify_assertion(app: &AppRegistration, assertion: &str, audience: &str) -> Result<(), &'static str> {
+fn verify_assertion(
+    app: &AppRegistration,
+    assertion: &str,
+    audience: &str,
+) -> Result<(), &'static str> {
     let mut parts = assertion.split('.');
-    let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err("The client assertion is not a JWT.");
     };
-    let decode = |p: &str| B64URL.decode(p).map_err(|_| "The client assertion is not base64url.");
-    let header: Value = serde_json::from_slice(&decode(h)?).map_err(|_| "Malformed assertion header.")?;
-    let claims: Value = serde_json::from_slice(&decode(c)?).map_err(|_| "Malformed assertion claims.")?;
+    let decode = |p: &str| {
+        B64URL
+            .decode(p)
+            .map_err(|_| "The client assertion is not base64url.")
+    };
+    let header: Value =
+        serde_json::from_slice(&decode(h)?).map_err(|_| "Malformed assertion header.")?;
+    let claims: Value =
+        serde_json::from_slice(&decode(c)?).map_err(|_| "Malformed assertion claims.")?;
     let signature = decode(s)?;
     let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    let (thumb_field, digest_alg, verify_alg): (_, _, &'static dyn aws_lc_rs::signature::VerificationAlgorithm) = match alg {
+    let (thumb_field, digest_alg, verify_alg): (
+        _,
+        _,
+        &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
+    ) = match alg {
         "PS256" => ("x5t#S256", &digest::SHA256, &RSA_PSS_2048_8192_SHA256),
-        "RS256" => ("x5t", &digest::SHA1_FOR_LEGACY_USE_ONLY, &RSA_PKCS1_2048_8192_SHA256),
+        "RS256" => (
+            "x5t",
+            &digest::SHA1_FOR_LEGACY_USE_ONLY,
+            &RSA_PKCS1_2048_8192_SHA256,
+        ),
         _ => return Err("Unsupported client assertion algorithm."),
     };
     let thumb = header
@@ -134,7 +198,8 @@ fn verify_assertion(app: &AppRegistration, assertion: &str, audience: &str) -> R
     if claim("aud") != Some(audience) {
         return Err("The audience claim is not the token endpoint.");
     }
-    if claim("iss") != Some(app.client_id.as_str()) || claim("sub") != Some(app.client_id.as_str()) {
+    if claim("iss") != Some(app.client_id.as_str()) || claim("sub") != Some(app.client_id.as_str())
+    {
         return Err("The iss and sub claims must be the client id.");
     }
     if claim("jti").is_none() {
@@ -144,7 +209,10 @@ fn verify_assertion(app: &AppRegistration, assertion: &str, audience: &str) -> R
     // signed it, not the emulator's (possibly advanced) one.
     let now = Timestamp::now().as_second();
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
-    let nbf = claims.get("nbf").and_then(Value::as_i64).unwrap_or(i64::MAX);
+    let nbf = claims
+        .get("nbf")
+        .and_then(Value::as_i64)
+        .unwrap_or(i64::MAX);
     if exp <= now {
         return Err("The client assertion has expired.");
     }
@@ -155,10 +223,11 @@ fn verify_assertion(app: &AppRegistration, assertion: &str, audience: &str) -> R
 }
 
 /// Who a bearer token belongs to; `Err` with Graph's 401 body otherwise.
-pub(crate) fn bearer(shared: &Shared, authorization: Option<&str>) -> Result<(String, Vec<String>), Value> {
-    let unauthorized = |message: &str| {
-        json!({"error": {"code": "InvalidAuthenticationToken", "message": message}})
-    };
+pub(crate) fn bearer(
+    shared: &Shared,
+    authorization: Option<&str>,
+) -> Result<(String, Vec<String>), Value> {
+    let unauthorized = |message: &str| json!({"error": {"code": "InvalidAuthenticationToken", "message": message}});
     let token = authorization
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| unauthorized("Access token is empty."))?;
@@ -168,7 +237,9 @@ pub(crate) fn bearer(shared: &Shared, authorization: Option<&str>) -> Result<(St
         .get(token)
         .ok_or_else(|| unauthorized("Access token validation failure. Invalid audience."))?;
     if info.expires_at <= st.now() {
-        return Err(unauthorized("Lifetime validation failed, the token is expired."));
+        return Err(unauthorized(
+            "Lifetime validation failed, the token is expired.",
+        ));
     }
     Ok((info.client_id.clone(), info.roles.clone()))
 }

@@ -187,17 +187,23 @@ const OCC_SEP: &str = "-occ-";
 impl Calendars {
     pub(crate) fn fresh_id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
-        format!("{prefix}{:08}{}", self.next_id, uuid::Uuid::new_v4().simple())
+        format!(
+            "{prefix}{:08}{}",
+            self.next_id,
+            uuid::Uuid::new_v4().simple()
+        )
     }
 
     pub(crate) fn mailbox(&self, email: &str) -> Result<&MailboxData, ApiError> {
-        self.mailboxes.get(&email.to_ascii_lowercase()).ok_or_else(|| {
-            ApiError::new(
-                404,
-                "ErrorInvalidUser",
-                format!("The requested user '{email}' is invalid."),
-            )
-        })
+        self.mailboxes
+            .get(&email.to_ascii_lowercase())
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "ErrorInvalidUser",
+                    format!("The requested user '{email}' is invalid."),
+                )
+            })
     }
 
     fn mailbox_mut(&mut self, email: &str) -> Result<&mut MailboxData, ApiError> {
@@ -228,7 +234,10 @@ impl Calendars {
         }
         let (start, zone) = parse_dt(body.get("start"))?;
         let (end, _) = parse_dt(body.get("end"))?;
-        let is_all_day = body.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+        let is_all_day = body
+            .get("isAllDay")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         check_times(start, end, is_all_day)?;
         let recurrence = match body.get("recurrence") {
             Some(Value::Null) | None => None,
@@ -240,7 +249,11 @@ impl Calendars {
         let id = self.fresh_id("AAMkEv");
         let item = Item {
             id: id.clone(),
-            ical_uid: format!("040000008200E00074C5B7101A82E008{}", uuid::Uuid::new_v4().simple()).to_ascii_uppercase(),
+            ical_uid: format!(
+                "040000008200E00074C5B7101A82E008{}",
+                uuid::Uuid::new_v4().simple()
+            )
+            .to_ascii_uppercase(),
             fields: Fields {
                 subject: str_of(body, "subject").unwrap_or_default(),
                 body: body
@@ -294,7 +307,9 @@ impl Calendars {
     ) -> Result<String, ApiError> {
         let owner = self.mailbox(mailbox)?.email.clone();
         if body.get("transactionId").is_some() {
-            return Err(ApiError::bad("The property 'transactionId' cannot be updated."));
+            return Err(ApiError::bad(
+                "The property 'transactionId' cannot be updated.",
+            ));
         }
         let (item_id, occurrence) = self.resolve(&owner, id)?;
         let mb = self.mailbox_mut(&owner)?;
@@ -337,7 +352,8 @@ impl Calendars {
                 if let Some(s) = str_of(body, "showAs") {
                     item.show_as = s;
                 }
-                item.ext.extend(parse_ext(body.get("singleValueExtendedProperties")));
+                item.ext
+                    .extend(parse_ext(body.get("singleValueExtendedProperties")));
             }
         }
         item.version += 1;
@@ -369,7 +385,9 @@ impl Calendars {
         let mb = self.mailbox_mut(&owner)?;
         let item = mb.items.get_mut(&item_id).ok_or_else(ApiError::not_found)?;
         if organizer_only && !item.is_organizer {
-            return Err(ApiError::bad("You need to be an organizer to cancel a meeting."));
+            return Err(ApiError::bad(
+                "You need to be an organizer to cancel a meeting.",
+            ));
         }
         let propagate = item.is_organizer && item.source.is_none();
         match occurrence {
@@ -400,7 +418,11 @@ impl Calendars {
     }
 
     /// Splits an id into the stored item and, for occurrence ids, the occurrence key.
-    pub(crate) fn resolve(&self, mailbox: &str, id: &str) -> Result<(String, Option<i64>), ApiError> {
+    pub(crate) fn resolve(
+        &self,
+        mailbox: &str,
+        id: &str,
+    ) -> Result<(String, Option<i64>), ApiError> {
         let mb = self.mailbox(mailbox)?;
         if mb.items.contains_key(id) {
             return Ok((id.to_owned(), None));
@@ -415,7 +437,12 @@ impl Calendars {
     }
 
     /// The expanded entries of a mailbox overlapping `[start, end)`.
-    pub(crate) fn view(&self, mailbox: &str, start: Timestamp, end: Timestamp) -> Result<Vec<Instance>, ApiError> {
+    pub(crate) fn view(
+        &self,
+        mailbox: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Instance>, ApiError> {
         let mb = self.mailbox(mailbox)?;
         let mut out = Vec::new();
         for item in mb.items.values() {
@@ -426,7 +453,13 @@ impl Calendars {
     }
 
     /// Occurrences and exceptions of one master in a window.
-    pub(crate) fn instances(&self, mailbox: &str, id: &str, start: Timestamp, end: Timestamp) -> Result<Vec<Instance>, ApiError> {
+    pub(crate) fn instances(
+        &self,
+        mailbox: &str,
+        id: &str,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<Instance>, ApiError> {
         let mb = self.mailbox(mailbox)?;
         let item = mb.items.get(id).ok_or_else(ApiError::not_found)?;
         if item.recurrence.is_none() {
@@ -449,7 +482,12 @@ impl Calendars {
         if let Some(src) = &src
             && !src.is_cancelled
         {
-            let mut invitees: BTreeSet<String> = src.fields.attendees.iter().map(|a| a.email.clone()).collect();
+            let mut invitees: BTreeSet<String> = src
+                .fields
+                .attendees
+                .iter()
+                .map(|a| a.email.clone())
+                .collect();
             for o in src.overrides.values() {
                 invitees.extend(o.fields.attendees.iter().map(|a| a.email.clone()));
             }
@@ -460,7 +498,8 @@ impl Calendars {
                 let in_master = src.fields.attendees.iter().any(|a| a.email == m);
                 if in_master {
                     let mut copy = src.clone();
-                    copy.overrides.retain(|_, o| o.fields.attendees.iter().any(|a| a.email == m));
+                    copy.overrides
+                        .retain(|_, o| o.fields.attendees.iter().any(|a| a.email == m));
                     for occ in src.overrides.keys() {
                         if !copy.overrides.contains_key(occ) {
                             copy.cancelled.insert(*occ);
@@ -498,7 +537,9 @@ impl Calendars {
         }
         let mut responses: Vec<(String, Option<i64>, &'static str)> = Vec::new();
         for ((m, occ), template) in &desired {
-            let Some(mb) = self.mailboxes.get(m) else { continue };
+            let Some(mb) = self.mailboxes.get(m) else {
+                continue;
+            };
             let is_room = matches!(mb.kind, MailboxKind::Room { .. });
             let copy_fields = |f: &Fields| rewrite_for(mb, f, &template.organizer);
             let mut copy = template.clone();
@@ -525,8 +566,12 @@ impl Calendars {
                         self.cancel_copy(m, existing_id, now, changes);
                         continue;
                     }
-                    let Some(mbm) = self.mailboxes.get_mut(m) else { continue };
-                    let Some(current) = mbm.items.get_mut(existing_id) else { continue };
+                    let Some(mbm) = self.mailboxes.get_mut(m) else {
+                        continue;
+                    };
+                    let Some(current) = mbm.items.get_mut(existing_id) else {
+                        continue;
+                    };
                     let changed = current.fields != copy.fields
                         || current.overrides != copy.overrides
                         || current.cancelled != copy.cancelled
@@ -560,7 +605,11 @@ impl Calendars {
                     }
                     let new_id = self.fresh_id("AAMkCp");
                     copy.id = new_id.clone();
-                    copy.response = if is_room { "accepted".into() } else { "notResponded".into() };
+                    copy.response = if is_room {
+                        "accepted".into()
+                    } else {
+                        "notResponded".into()
+                    };
                     copy.version = 1;
                     copy.created = now;
                     copy.modified = now;
@@ -584,7 +633,11 @@ impl Calendars {
             }
         }
         // The rooms' answers arrive in the organizer's copy.
-        if let Some(item) = self.mailboxes.get_mut(org).and_then(|m| m.items.get_mut(id)) {
+        if let Some(item) = self
+            .mailboxes
+            .get_mut(org)
+            .and_then(|m| m.items.get_mut(id))
+        {
             let mut touched = false;
             for (m, occ, response) in responses {
                 let lists: Vec<&mut Vec<Attendee>> = match occ {
@@ -593,7 +646,11 @@ impl Calendars {
                         v.extend(item.overrides.values_mut().map(|o| &mut o.fields.attendees));
                         v
                     }
-                    Some(occ) => item.overrides.get_mut(&occ).map(|o| vec![&mut o.fields.attendees]).unwrap_or_default(),
+                    Some(occ) => item
+                        .overrides
+                        .get_mut(&occ)
+                        .map(|o| vec![&mut o.fields.attendees])
+                        .unwrap_or_default(),
                 };
                 for list in lists {
                     for a in list.iter_mut().filter(|a| a.email == m) {
@@ -617,7 +674,9 @@ impl Calendars {
     }
 
     fn cancel_copy(&mut self, mailbox: &str, id: &str, now: Timestamp, changes: &mut Vec<Change>) {
-        let Some(mb) = self.mailboxes.get_mut(mailbox) else { return };
+        let Some(mb) = self.mailboxes.get_mut(mailbox) else {
+            return;
+        };
         let remove = match &mb.kind {
             MailboxKind::Room { options, .. } => options.remove_canceled_meetings,
             MailboxKind::Person => false,
@@ -649,18 +708,24 @@ impl Calendars {
 
     /// Whether `candidate` overlaps anything else (not cancelled, not free) in `room`.
     fn conflicts(&self, room: &str, candidate: &Item, org: &str, id: &str) -> bool {
-        let Some(mb) = self.mailboxes.get(room) else { return false };
+        let Some(mb) = self.mailboxes.get(room) else {
+            return false;
+        };
         let horizon_end = candidate
             .fields
             .start
             .checked_add(jiff::SignedDuration::from_hours(24 * 730))
             .unwrap_or(candidate.fields.start);
-        let mine: Vec<(Timestamp, Timestamp)> = expand(candidate, candidate.fields.start, horizon_end)
-            .into_iter()
-            .take(500)
-            .map(|i| (i.fields.start, i.fields.end))
-            .collect();
-        let (Some(lo), Some(hi)) = (mine.iter().map(|m| m.0).min(), mine.iter().map(|m| m.1).max()) else {
+        let mine: Vec<(Timestamp, Timestamp)> =
+            expand(candidate, candidate.fields.start, horizon_end)
+                .into_iter()
+                .take(500)
+                .map(|i| (i.fields.start, i.fields.end))
+                .collect();
+        let (Some(lo), Some(hi)) = (
+            mine.iter().map(|m| m.0).min(),
+            mine.iter().map(|m| m.1).max(),
+        ) else {
             return false;
         };
         mb.items.values().any(|other| {
@@ -686,7 +751,11 @@ fn room_allows_conflicts(mb: &MailboxData) -> bool {
 fn rewrite_for(mb: &MailboxData, f: &Fields, organizer: &(String, String)) -> Fields {
     let mut f = f.clone();
     if let MailboxKind::Room { options, .. } = &mb.kind {
-        let name = if organizer.1.is_empty() { organizer.0.clone() } else { organizer.1.clone() };
+        let name = if organizer.1.is_empty() {
+            organizer.0.clone()
+        } else {
+            organizer.1.clone()
+        };
         f.subject = match (options.delete_subject, options.add_organizer_to_subject) {
             (true, true) => name,
             (true, false) => String::new(),
@@ -746,7 +815,11 @@ fn parse_dt(v: Option<&Value>) -> Result<(Timestamp, String), ApiError> {
         .ok_or_else(|| ApiError::bad("dateTime is required."))?;
     let tz_name = v.get("timeZone").and_then(Value::as_str).unwrap_or("UTC");
     let tz = zone(tz_name).ok_or_else(|| {
-        ApiError::new(400, "TimeZoneNotSupportedException", format!("A valid TimeZone value must be specified: {tz_name}"))
+        ApiError::new(
+            400,
+            "TimeZoneNotSupportedException",
+            format!("A valid TimeZone value must be specified: {tz_name}"),
+        )
     })?;
     let civil: jiff::civil::DateTime = dt
         .trim_end_matches('Z')
@@ -762,11 +835,16 @@ fn parse_dt(v: Option<&Value>) -> Result<(Timestamp, String), ApiError> {
 fn parse_location(v: Option<&Value>) -> Option<Loc> {
     let v = v?;
     let display_name = str_of(v, "displayName").unwrap_or_default();
-    let email = str_of(v, "locationEmailAddress").map(|e| e.to_ascii_lowercase()).filter(|e| !e.is_empty());
+    let email = str_of(v, "locationEmailAddress")
+        .map(|e| e.to_ascii_lowercase())
+        .filter(|e| !e.is_empty());
     if display_name.is_empty() && email.is_none() {
         return None;
     }
-    Some(Loc { display_name, email })
+    Some(Loc {
+        display_name,
+        email,
+    })
 }
 
 fn parse_attendees(v: Option<&Value>) -> Result<Vec<Attendee>, ApiError> {
@@ -791,9 +869,13 @@ fn parse_attendees(v: Option<&Value>) -> Result<Vec<Attendee>, ApiError> {
                 .and_then(Value::as_str)
                 .unwrap_or(&email)
                 .to_owned();
-            let kind = str_of(a, "type").unwrap_or_else(|| "required".into()).to_ascii_lowercase();
+            let kind = str_of(a, "type")
+                .unwrap_or_else(|| "required".into())
+                .to_ascii_lowercase();
             if !matches!(kind.as_str(), "required" | "optional" | "resource") {
-                return Err(ApiError::bad("attendee type must be required, optional or resource."));
+                return Err(ApiError::bad(
+                    "attendee type must be required, optional or resource.",
+                ));
             }
             Ok(Attendee {
                 email,
@@ -819,7 +901,11 @@ fn apply_fields(mut f: Fields, body: &Value) -> Result<Fields, ApiError> {
     if let Some(s) = str_of(body, "subject") {
         f.subject = s;
     }
-    if let Some(c) = body.get("body").and_then(|b| b.get("content")).and_then(Value::as_str) {
+    if let Some(c) = body
+        .get("body")
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_str)
+    {
         f.body = c.to_owned();
     }
     if body.get("start").is_some() {
@@ -872,7 +958,11 @@ pub(crate) fn expand(item: &Item, start: Timestamp, end: Timestamp) -> Vec<Insta
         }
         return vec![Instance {
             id: item.id.clone(),
-            kind: if item.original_start.is_some() && item.source.is_none() { "exception" } else { "singleInstance" },
+            kind: if item.original_start.is_some() && item.source.is_none() {
+                "exception"
+            } else {
+                "singleInstance"
+            },
             ical_uid: item.ical_uid.clone(),
             fields: item.fields.clone(),
             occurrence: item.original_start,
@@ -893,8 +983,16 @@ pub(crate) fn expand(item: &Item, start: Timestamp, end: Timestamp) -> Vec<Insta
             continue;
         }
         let (fields, kind, etag) = match item.overrides.get(&occ) {
-            Some(o) => (o.fields.clone(), "exception", format!("{}.{}", item.version, o.version)),
-            None => (occurrence_fields(item, occ), "occurrence", item.version.to_string()),
+            Some(o) => (
+                o.fields.clone(),
+                "exception",
+                format!("{}.{}", item.version, o.version),
+            ),
+            None => (
+                occurrence_fields(item, occ),
+                "occurrence",
+                item.version.to_string(),
+            ),
         };
         if !overlaps(&fields) {
             continue;
@@ -941,7 +1039,9 @@ pub(crate) fn occurrence_starts(item: &Item, lo: i64, hi: i64) -> Vec<i64> {
         }
         if rule.matches(day) {
             count += 1;
-            let Ok(z) = day.to_datetime(time).to_zoned(tz.clone()) else { break };
+            let Ok(z) = day.to_datetime(time).to_zoned(tz.clone()) else {
+                break;
+            };
             let s = z.timestamp().as_second();
             if s > hi {
                 break;
@@ -976,7 +1076,9 @@ impl Rule {
         let bad = |m: &str| ApiError::bad(format!("Invalid recurrence: {m}."));
         let p = r.get("pattern").ok_or_else(|| bad("pattern is required"))?;
         let g = r.get("range").ok_or_else(|| bad("range is required"))?;
-        let kind = str_of(p, "type").ok_or_else(|| bad("pattern.type is required"))?.to_ascii_lowercase();
+        let kind = str_of(p, "type")
+            .ok_or_else(|| bad("pattern.type is required"))?
+            .to_ascii_lowercase();
         let interval = p.get("interval").and_then(Value::as_i64).unwrap_or(1);
         if interval < 1 {
             return Err(bad("interval must be positive"));
@@ -984,15 +1086,33 @@ impl Rule {
         let days = p
             .get("daysOfWeek")
             .and_then(Value::as_array)
-            .map(|d| d.iter().filter_map(|x| x.as_str().and_then(weekday)).collect())
+            .map(|d| {
+                d.iter()
+                    .filter_map(|x| x.as_str().and_then(weekday))
+                    .collect()
+            })
             .unwrap_or_default();
         let rule = Rule {
             interval,
             days,
-            day_of_month: p.get("dayOfMonth").and_then(Value::as_i64).and_then(|d| i8::try_from(d).ok()).unwrap_or(0),
-            month: p.get("month").and_then(Value::as_i64).and_then(|d| i8::try_from(d).ok()).unwrap_or(0),
-            index: str_of(p, "index").unwrap_or_else(|| "first".into()).to_ascii_lowercase(),
-            first_day: p.get("firstDayOfWeek").and_then(Value::as_str).and_then(weekday).unwrap_or(Weekday::Sunday),
+            day_of_month: p
+                .get("dayOfMonth")
+                .and_then(Value::as_i64)
+                .and_then(|d| i8::try_from(d).ok())
+                .unwrap_or(0),
+            month: p
+                .get("month")
+                .and_then(Value::as_i64)
+                .and_then(|d| i8::try_from(d).ok())
+                .unwrap_or(0),
+            index: str_of(p, "index")
+                .unwrap_or_else(|| "first".into())
+                .to_ascii_lowercase(),
+            first_day: p
+                .get("firstDayOfWeek")
+                .and_then(Value::as_str)
+                .and_then(weekday)
+                .unwrap_or(Weekday::Sunday),
             start: str_of(g, "startDate")
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| bad("range.startDate is required"))?,
@@ -1022,9 +1142,13 @@ impl Rule {
                 return Err(bad("daysOfWeek is required"));
             }
             "weekly" | "relativemonthly" => {}
-            "absolutemonthly" if !(1..=31).contains(&rule.day_of_month) => return Err(bad("dayOfMonth")),
+            "absolutemonthly" if !(1..=31).contains(&rule.day_of_month) => {
+                return Err(bad("dayOfMonth"));
+            }
             "absolutemonthly" => {}
-            "absoluteyearly" | "relativeyearly" if !(1..=12).contains(&rule.month) => return Err(bad("month")),
+            "absoluteyearly" | "relativeyearly" if !(1..=12).contains(&rule.month) => {
+                return Err(bad("month"));
+            }
             "absoluteyearly" | "relativeyearly" => {}
             _ => return Err(bad("unknown pattern type")),
         }
@@ -1041,7 +1165,9 @@ impl Rule {
             }
             "weekly" => {
                 let week_start = |d: Date| {
-                    let back = (d.weekday().to_monday_zero_offset() - self.first_day.to_monday_zero_offset()).rem_euclid(7);
+                    let back = (d.weekday().to_monday_zero_offset()
+                        - self.first_day.to_monday_zero_offset())
+                    .rem_euclid(7);
                     d.checked_sub(i64::from(back).days()).unwrap_or(d)
                 };
                 let weeks = i64::from((week_start(day) - week_start(self.start)).get_days()) / 7;
@@ -1049,7 +1175,9 @@ impl Rule {
             }
             "absolutemonthly" => day.day() == self.day_of_month && month_delta % self.interval == 0,
             "relativemonthly" => {
-                self.days.contains(&day.weekday()) && self.index_matches(day) && month_delta % self.interval == 0
+                self.days.contains(&day.weekday())
+                    && self.index_matches(day)
+                    && month_delta % self.interval == 0
             }
             "absoluteyearly" => {
                 day.month() == self.month
@@ -1109,10 +1237,22 @@ pub(crate) fn fmt_utc(ts: Timestamp) -> String {
 /// expand (only `$expand=singleValueExtendedProperties($filter=id eq '…')` shows it).
 pub(crate) fn render(item: &Item, inst: Option<&Instance>, ext: Option<&str>) -> Value {
     let (id, kind, uid, fields, occ, master, etag) = match inst {
-        Some(i) => (i.id.clone(), i.kind, i.ical_uid.clone(), &i.fields, i.occurrence, i.master_id.clone(), i.etag.clone()),
+        Some(i) => (
+            i.id.clone(),
+            i.kind,
+            i.ical_uid.clone(),
+            &i.fields,
+            i.occurrence,
+            i.master_id.clone(),
+            i.etag.clone(),
+        ),
         None => (
             item.id.clone(),
-            if item.recurrence.is_some() { "seriesMaster" } else { "singleInstance" },
+            if item.recurrence.is_some() {
+                "seriesMaster"
+            } else {
+                "singleInstance"
+            },
             item.ical_uid.clone(),
             &item.fields,
             item.original_start,
@@ -1173,11 +1313,12 @@ pub(crate) fn render(item: &Item, inst: Option<&Instance>, ext: Option<&str>) ->
         v["transactionId"] = json!(tx);
     }
     if inst.is_none() && item.recurrence.is_some() {
-        v["cancelledOccurrences"] = json!(item
-            .cancelled
-            .iter()
-            .map(|c| occurrence_id(&item.id, *c))
-            .collect::<Vec<_>>());
+        v["cancelledOccurrences"] = json!(
+            item.cancelled
+                .iter()
+                .map(|c| occurrence_id(&item.id, *c))
+                .collect::<Vec<_>>()
+        );
     }
     if let Some(name) = ext {
         let props: Vec<Value> = item
@@ -1204,8 +1345,12 @@ mod tests {
             fields: Fields {
                 subject: "s".into(),
                 body: String::new(),
-                start: "2026-03-02T09:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH),
-                end: "2026-03-02T10:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH),
+                start: "2026-03-02T09:00:00Z"
+                    .parse()
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
+                end: "2026-03-02T10:00:00Z"
+                    .parse()
+                    .unwrap_or(Timestamp::UNIX_EPOCH),
                 location: None,
                 attendees: vec![],
             },
@@ -1232,18 +1377,27 @@ mod tests {
 
     fn window() -> (Timestamp, Timestamp) {
         (
-            "2026-03-01T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH),
-            "2026-04-30T00:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH),
+            "2026-03-01T00:00:00Z"
+                .parse()
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            "2026-04-30T00:00:00Z"
+                .parse()
+                .unwrap_or(Timestamp::UNIX_EPOCH),
         )
     }
 
     #[test]
     fn weekly_numbered_series_expands() {
         // 2026-03-02 is a Monday.
-        let it = item(json!({"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday","thursday"]},
-                             "range":{"type":"numbered","startDate":"2026-03-02","numberOfOccurrences":5}}));
+        let it = item(
+            json!({"pattern":{"type":"weekly","interval":1,"daysOfWeek":["monday","thursday"]},
+                             "range":{"type":"numbered","startDate":"2026-03-02","numberOfOccurrences":5}}),
+        );
         let (s, e) = window();
-        let got: Vec<String> = expand(&it, s, e).iter().map(|i| fmt_utc(i.fields.start)).collect();
+        let got: Vec<String> = expand(&it, s, e)
+            .iter()
+            .map(|i| fmt_utc(i.fields.start))
+            .collect();
         assert_eq!(
             got,
             [
@@ -1259,15 +1413,27 @@ mod tests {
     #[test]
     fn biweekly_relative_and_absolute_patterns() {
         let (s, e) = window();
-        let it = item(json!({"pattern":{"type":"weekly","interval":2,"daysOfWeek":["monday"],"firstDayOfWeek":"monday"},
-                             "range":{"type":"endDate","startDate":"2026-03-02","endDate":"2026-03-31"}}));
+        let it = item(
+            json!({"pattern":{"type":"weekly","interval":2,"daysOfWeek":["monday"],"firstDayOfWeek":"monday"},
+                             "range":{"type":"endDate","startDate":"2026-03-02","endDate":"2026-03-31"}}),
+        );
         assert_eq!(expand(&it, s, e).len(), 2);
-        let it = item(json!({"pattern":{"type":"relativeMonthly","interval":1,"daysOfWeek":["monday"],"index":"last"},
-                             "range":{"type":"noEnd","startDate":"2026-03-02"}}));
-        let got: Vec<String> = expand(&it, s, e).iter().map(|i| fmt_utc(i.fields.start)).collect();
-        assert_eq!(got, ["2026-03-30T09:00:00.0000000", "2026-04-27T09:00:00.0000000"]);
-        let it = item(json!({"pattern":{"type":"absoluteMonthly","interval":1,"dayOfMonth":15},
-                             "range":{"type":"noEnd","startDate":"2026-03-02"}}));
+        let it = item(
+            json!({"pattern":{"type":"relativeMonthly","interval":1,"daysOfWeek":["monday"],"index":"last"},
+                             "range":{"type":"noEnd","startDate":"2026-03-02"}}),
+        );
+        let got: Vec<String> = expand(&it, s, e)
+            .iter()
+            .map(|i| fmt_utc(i.fields.start))
+            .collect();
+        assert_eq!(
+            got,
+            ["2026-03-30T09:00:00.0000000", "2026-04-27T09:00:00.0000000"]
+        );
+        let it = item(
+            json!({"pattern":{"type":"absoluteMonthly","interval":1,"dayOfMonth":15},
+                             "range":{"type":"noEnd","startDate":"2026-03-02"}}),
+        );
         assert_eq!(expand(&it, s, e).len(), 2);
         assert!(Rule::parse(&json!({"pattern":{"type":"hourly"},"range":{"type":"noEnd","startDate":"2026-03-02"}})).is_err());
     }

@@ -131,17 +131,21 @@ pub(crate) fn changes(shared: &Shared, st: &mut State, changes: &[Change]) {
             .subscriptions
             .values()
             .filter(|s| {
-                s.mailbox == change.mailbox && s.change_types.iter().any(|t| t == change.change_type)
+                s.mailbox == change.mailbox
+                    && s.change_types.iter().any(|t| t == change.change_type)
             })
             .collect();
         for sub in subs {
             if let Some(body) = change_body(shared, st, sub, change) {
-                jobs.push((sub.id.clone(), Job::Post {
-                    kind: DeliveryKind::Change,
-                    subscription_id: sub.id.clone(),
-                    url: sub.notification_url.clone(),
-                    body,
-                }));
+                jobs.push((
+                    sub.id.clone(),
+                    Job::Post {
+                        kind: DeliveryKind::Change,
+                        subscription_id: sub.id.clone(),
+                        url: sub.notification_url.clone(),
+                        body,
+                    },
+                ));
             }
         }
     }
@@ -196,7 +200,12 @@ fn enqueue(shared: &Shared, st: &mut State, sub_id: String, job: Job) {
     let _ = shared.jobs.send(job);
 }
 
-fn change_body(shared: &Shared, st: &State, sub: &Subscription, change: &Change) -> Option<Vec<u8>> {
+fn change_body(
+    shared: &Shared,
+    st: &State,
+    sub: &Subscription,
+    change: &Change,
+) -> Option<Vec<u8>> {
     let mb = st.cal.mailboxes.get(&change.mailbox)?;
     let resource = format!("Users/{}/Events/{}", mb.object_id, change.id);
     let item = mb.items.get(&change.id);
@@ -240,7 +249,8 @@ fn change_body(shared: &Shared, st: &State, sub: &Subscription, change: &Change)
             }
             let plaintext = Value::Object(selected).to_string();
             let sealed =
-                orb_notification_crypto::seal(plaintext.as_bytes(), certificate, certificate_id).ok()?;
+                orb_notification_crypto::seal(plaintext.as_bytes(), certificate, certificate_id)
+                    .ok()?;
             collection["value"][0]["encryptedContent"] = serde_json::to_value(sealed).ok()?;
         }
         collection["validationTokens"] = json!([validation_token(shared, st, &sub.app)?]);

@@ -108,9 +108,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
         .collect();
 
     // The identity platform.
-    if method == Method::POST
-        && segments.len() == 4
-        && segments[1..] == ["oauth2", "v2.0", "token"]
+    if method == Method::POST && segments.len() == 4 && segments[1..] == ["oauth2", "v2.0", "token"]
     {
         let (status, body) = auth::token(&shared, &segments[0], &body);
         return json_answer(status, &body, None);
@@ -126,7 +124,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
             .unwrap_or_default();
     }
     if segments.first().map(String::as_str) != Some("v1.0") {
-        return error_answer(&ApiError::new(404, "BadRequest", "Resource not found for the segment."), None);
+        return error_answer(
+            &ApiError::new(404, "BadRequest", "Resource not found for the segment."),
+            None,
+        );
     }
     let call = Call {
         method,
@@ -153,22 +154,49 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
         let fault = st.http_faults.pop_front();
         match fault {
             Some(Fault::Slow { delay, times }) if times > 1 => {
-                st.http_faults.push_front(Fault::Slow { delay, times: times - 1 });
+                st.http_faults.push_front(Fault::Slow {
+                    delay,
+                    times: times - 1,
+                });
                 Some(Fault::Slow { delay, times: 1 })
             }
-            Some(Fault::Throttle { status, retry_after, times }) if times > 1 => {
-                st.http_faults.push_front(Fault::Throttle { status, retry_after, times: times - 1 });
-                Some(Fault::Throttle { status, retry_after, times: 1 })
+            Some(Fault::Throttle {
+                status,
+                retry_after,
+                times,
+            }) if times > 1 => {
+                st.http_faults.push_front(Fault::Throttle {
+                    status,
+                    retry_after,
+                    times: times - 1,
+                });
+                Some(Fault::Throttle {
+                    status,
+                    retry_after,
+                    times: 1,
+                })
             }
             other => other,
         }
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let (answer, client_id) = match fault {
-        Some(Fault::Throttle { status, retry_after, .. }) => {
-            let code = if status == 429 { "TooManyRequests" } else { "serviceNotAvailable" };
+        Some(Fault::Throttle {
+            status,
+            retry_after,
+            ..
+        }) => {
+            let code = if status == 429 {
+                "TooManyRequests"
+            } else {
+                "serviceNotAvailable"
+            };
             let mut answer = error_answer(
-                &ApiError::new(status, code, "Too many requests. Retry after the interval in Retry-After."),
+                &ApiError::new(
+                    status,
+                    code,
+                    "Too many requests. Retry after the interval in Retry-After.",
+                ),
                 Some(&request_id),
             );
             if let Some(secs) = retry_after
@@ -184,7 +212,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
             }
             if over_limit {
                 let mut answer = error_answer(
-                    &ApiError::new(429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit."),
+                    &ApiError::new(
+                        429,
+                        "ApplicationThrottled",
+                        "Application is over its MailboxConcurrency limit.",
+                    ),
                     Some(&request_id),
                 );
                 answer
@@ -260,9 +292,17 @@ fn require(roles: &[String], any_of: &[&str], mailbox_call: bool) -> Result<(), 
         return Ok(());
     }
     Err(if mailbox_call {
-        ApiError::new(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        ApiError::new(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
     } else {
-        ApiError::new(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        ApiError::new(
+            403,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
     })
 }
 
@@ -280,7 +320,12 @@ fn check_policy(st: &State, client_id: &str, mailbox: &str) -> Result<(), ApiErr
 const READ: &[&str] = &[roles::CALENDARS_READ, roles::CALENDARS_READ_WRITE];
 const WRITE: &[&str] = &[roles::CALENDARS_READ_WRITE];
 
-async fn route(shared: &Arc<Shared>, call: &Call, client_id: &str, roles: &[String]) -> Result<Answer, ApiError> {
+async fn route(
+    shared: &Arc<Shared>,
+    call: &Call,
+    client_id: &str,
+    roles: &[String],
+) -> Result<Answer, ApiError> {
     let m = &call.method;
     let n = call.segments.len();
     if call.is(0, "subscriptions") {
@@ -343,7 +388,11 @@ async fn route(shared: &Arc<Shared>, call: &Call, client_id: &str, roles: &[Stri
         }
         return users(shared, call, &mailbox);
     }
-    Err(ApiError::new(400, "BadRequest", "Resource not found for the segment."))
+    Err(ApiError::new(
+        400,
+        "BadRequest",
+        "Resource not found for the segment.",
+    ))
 }
 
 fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, ApiError> {
@@ -361,7 +410,11 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             if recipients == 0 {
-                return Err(ApiError::new(400, "ErrorInvalidRecipients", "At least one recipient is not valid."));
+                return Err(ApiError::new(
+                    400,
+                    "ErrorInvalidRecipients",
+                    "At least one recipient is not valid.",
+                ));
             }
             let save = match body.get("saveToSentItems") {
                 Some(Value::Bool(b)) => *b,
@@ -393,15 +446,21 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                 .filter(|i| match &filter {
                     None => true,
                     Some(Filter::IcalUid(uid)) => i.ical_uid == *uid,
-                    Some(Filter::Ext { id, value }) => i
-                        .ext
-                        .get(id)
-                        .is_some_and(|v| v.eq_ignore_ascii_case(value)),
+                    Some(Filter::Ext { id, value }) => {
+                        i.ext.get(id).is_some_and(|v| v.eq_ignore_ascii_case(value))
+                    }
                 })
                 .map(|i| calendar::render(i, None, ext.as_deref()))
                 .collect();
             let size = call.page_size(shared.config.events_page_size);
-            page(shared, &mut st, items, size, &format!("/users/{mailbox}/events"), PageEnd::None)
+            page(
+                shared,
+                &mut st,
+                items,
+                size,
+                &format!("/users/{mailbox}/events"),
+                PageEnd::None,
+            )
         }
         (Method::GET, 4) if call.is(2, "events") => {
             let id = call.seg(3).unwrap_or("");
@@ -412,10 +471,15 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                     let mb = st.cal.mailbox(mailbox)?;
                     let item = mb.items.get(&item_id).ok_or_else(ApiError::not_found)?;
                     let ts = Timestamp::from_second(occ).map_err(|_| ApiError::not_found())?;
-                    let inst = calendar::expand(item, ts, ts.checked_add(jiff::SignedDuration::from_hours(24 * 400)).unwrap_or(ts))
-                        .into_iter()
-                        .find(|i| i.id == id)
-                        .ok_or_else(ApiError::not_found)?;
+                    let inst = calendar::expand(
+                        item,
+                        ts,
+                        ts.checked_add(jiff::SignedDuration::from_hours(24 * 400))
+                            .unwrap_or(ts),
+                    )
+                    .into_iter()
+                    .find(|i| i.id == id)
+                    .ok_or_else(ApiError::not_found)?;
                     calendar::render(item, Some(&inst), ext.as_deref())
                 }
             };
@@ -441,12 +505,14 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
             ok_json(200, &v)
         }
         (Method::DELETE, 4) if call.is(2, "events") => {
-            st.cal.remove(mailbox, call.seg(3).unwrap_or(""), false, now, &mut changes)?;
+            st.cal
+                .remove(mailbox, call.seg(3).unwrap_or(""), false, now, &mut changes)?;
             empty(204)
         }
         (Method::POST, 5) if call.is(2, "events") && call.is(4, "cancel") => {
             call.json()?;
-            st.cal.remove(mailbox, call.seg(3).unwrap_or(""), true, now, &mut changes)?;
+            st.cal
+                .remove(mailbox, call.seg(3).unwrap_or(""), true, now, &mut changes)?;
             empty(202)
         }
         (Method::GET, 5) if call.is(2, "events") && call.is(4, "instances") => {
@@ -463,7 +529,14 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                 .map(|i| calendar::render(item, Some(i), None))
                 .collect();
             let size = call.page_size(shared.config.events_page_size);
-            page(shared, &mut st, items, size, &format!("/users/{mailbox}/events/{id}/instances"), PageEnd::None)
+            page(
+                shared,
+                &mut st,
+                items,
+                size,
+                &format!("/users/{mailbox}/events/{id}/instances"),
+                PageEnd::None,
+            )
         }
         (Method::GET, 3) if call.is(2, "calendarView") => {
             if let Some(answer) = continue_page(shared, &mut st, call)? {
@@ -475,18 +548,36 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                 .map(|(_, _, v)| v)
                 .collect();
             let size = call.page_size(shared.config.events_page_size);
-            page(shared, &mut st, items, size, &format!("/users/{mailbox}/calendarView"), PageEnd::None)
+            page(
+                shared,
+                &mut st,
+                items,
+                size,
+                &format!("/users/{mailbox}/calendarView"),
+                PageEnd::None,
+            )
         }
         (Method::GET, 4) if call.is(2, "calendarView") && call.is(3, "delta") => {
             delta(shared, &mut st, call, mailbox)?
         }
-        _ => return Err(ApiError::new(400, "BadRequest", "Unsupported segment or method.")),
+        _ => {
+            return Err(ApiError::new(
+                400,
+                "BadRequest",
+                "Unsupported segment or method.",
+            ));
+        }
     };
     notify::changes(shared, &mut st, &changes);
     Ok(answer)
 }
 
-fn delta(shared: &Arc<Shared>, st: &mut State, call: &Call, mailbox: &str) -> Result<Answer, ApiError> {
+fn delta(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    call: &Call,
+    mailbox: &str,
+) -> Result<Answer, ApiError> {
     if let Some(answer) = continue_page(shared, st, call)? {
         return Ok(answer);
     }
@@ -496,9 +587,17 @@ fn delta(shared: &Arc<Shared>, st: &mut State, call: &Call, mailbox: &str) -> Re
             Some(d) if d.mailbox == mailbox => (d.start, d.end, d.seen.clone()),
             _ => {
                 return Err(if st.delta_gone {
-                    ApiError::new(410, "resyncRequired", "The delta token is no longer valid; a full resync is required.")
+                    ApiError::new(
+                        410,
+                        "resyncRequired",
+                        "The delta token is no longer valid; a full resync is required.",
+                    )
                 } else {
-                    ApiError::new(400, "SyncStateNotFound", "The sync state generation was not found.")
+                    ApiError::new(
+                        400,
+                        "SyncStateNotFound",
+                        "The sync state generation was not found.",
+                    )
                 });
             }
         },
@@ -536,7 +635,12 @@ fn delta(shared: &Arc<Shared>, st: &mut State, call: &Call, mailbox: &str) -> Re
 }
 
 /// Expanded entries of a mailbox as (id, etag, JSON).
-fn view_json(st: &State, mailbox: &str, start: Timestamp, end: Timestamp) -> Result<Vec<(String, String, Value)>, ApiError> {
+fn view_json(
+    st: &State,
+    mailbox: &str,
+    start: Timestamp,
+    end: Timestamp,
+) -> Result<Vec<(String, String, Value)>, ApiError> {
     let view = st.cal.view(mailbox, start, end)?;
     let mb = st.cal.mailbox(mailbox)?;
     Ok(view
@@ -546,7 +650,11 @@ fn view_json(st: &State, mailbox: &str, start: Timestamp, end: Timestamp) -> Res
             let item = mb.items.get(item_id)?;
             // The etag of an entry covers the master's own state (cancellation, subject).
             let etag = format!("{}:{}", inst.etag, item.version);
-            Some((inst.id.clone(), etag, calendar::render(item, Some(inst), None)))
+            Some((
+                inst.id.clone(),
+                etag,
+                calendar::render(item, Some(inst), None),
+            ))
         })
         .collect())
 }
@@ -557,7 +665,13 @@ fn places(shared: &Arc<Shared>, call: &Call) -> Result<Answer, ApiError> {
         return Ok(answer);
     }
     let room_json = |mb: &super::MailboxData| -> Option<Value> {
-        let MailboxKind::Room { capacity, building, floor, .. } = &mb.kind else {
+        let MailboxKind::Room {
+            capacity,
+            building,
+            floor,
+            ..
+        } = &mb.kind
+        else {
             return None;
         };
         Some(json!({
@@ -581,7 +695,14 @@ fn places(shared: &Arc<Shared>, call: &Call) -> Result<Answer, ApiError> {
     }
     if n == 2 && call.is(1, "microsoft.graph.room") {
         let items: Vec<Value> = st.cal.mailboxes.values().filter_map(room_json).collect();
-        return Ok(page(shared, &mut st, items, size, "/places/microsoft.graph.room", PageEnd::None));
+        return Ok(page(
+            shared,
+            &mut st,
+            items,
+            size,
+            "/places/microsoft.graph.room",
+            PageEnd::None,
+        ));
     }
     if n == 2 && call.is(1, "microsoft.graph.roomlist") {
         let items: Vec<Value> = st
@@ -589,18 +710,31 @@ fn places(shared: &Arc<Shared>, call: &Call) -> Result<Answer, ApiError> {
             .iter()
             .map(|(email, (name, id))| json!({"@odata.type": "#microsoft.graph.roomList", "id": id, "emailAddress": email, "displayName": name}))
             .collect();
-        return Ok(page(shared, &mut st, items, size, "/places/microsoft.graph.roomlist", PageEnd::None));
+        return Ok(page(
+            shared,
+            &mut st,
+            items,
+            size,
+            "/places/microsoft.graph.roomlist",
+            PageEnd::None,
+        ));
     }
     if n == 4 && call.is(2, "microsoft.graph.roomlist") && call.is(3, "rooms") {
         let list = call.seg(1).unwrap_or("").to_ascii_lowercase();
         if !st.room_lists.contains_key(&list) {
-            return Err(ApiError::new(404, "ErrorItemNotFound", "The room list was not found."));
+            return Err(ApiError::new(
+                404,
+                "ErrorItemNotFound",
+                "The room list was not found.",
+            ));
         }
         let items: Vec<Value> = st
             .cal
             .mailboxes
             .values()
-            .filter(|mb| matches!(&mb.kind, MailboxKind::Room { room_list: Some(l), .. } if *l == list))
+            .filter(
+                |mb| matches!(&mb.kind, MailboxKind::Room { room_list: Some(l), .. } if *l == list),
+            )
             .filter_map(room_json)
             .collect();
         let path = format!("/places/{list}/microsoft.graph.roomlist/rooms");
@@ -617,15 +751,30 @@ fn places(shared: &Arc<Shared>, call: &Call) -> Result<Answer, ApiError> {
         {
             return Ok(ok_json(200, &v));
         }
-        if let Some((email, (name, id))) = st.room_lists.iter().find(|(e, (_, id))| **e == key || *id == key) {
-            return Ok(ok_json(200, &json!({"@odata.type": "#microsoft.graph.roomList", "id": id, "emailAddress": email, "displayName": name})));
+        if let Some((email, (name, id))) = st
+            .room_lists
+            .iter()
+            .find(|(e, (_, id))| **e == key || *id == key)
+        {
+            return Ok(ok_json(
+                200,
+                &json!({"@odata.type": "#microsoft.graph.roomList", "id": id, "emailAddress": email, "displayName": name}),
+            ));
         }
-        return Err(ApiError::new(404, "ErrorItemNotFound", "The place was not found."));
+        return Err(ApiError::new(
+            404,
+            "ErrorItemNotFound",
+            "The place was not found.",
+        ));
     }
     Err(ApiError::new(400, "BadRequest", "Unsupported segment."))
 }
 
-async fn create_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str) -> Result<Answer, ApiError> {
+async fn create_subscription(
+    shared: &Arc<Shared>,
+    call: &Call,
+    client_id: &str,
+) -> Result<Answer, ApiError> {
     let body = call.json()?;
     let field = |n: &str| body.get(n).and_then(Value::as_str).map(str::to_owned);
     let invalid = |m: &str| ApiError::new(400, "InvalidRequest", m);
@@ -634,10 +783,17 @@ async fn create_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str)
         .split(',')
         .map(|s| s.trim().to_owned())
         .collect();
-    if change_types.is_empty() || change_types.iter().any(|c| !matches!(c.as_str(), "created" | "updated" | "deleted")) {
-        return Err(invalid("changeType must be a combination of created, updated and deleted."));
+    if change_types.is_empty()
+        || change_types
+            .iter()
+            .any(|c| !matches!(c.as_str(), "created" | "updated" | "deleted"))
+    {
+        return Err(invalid(
+            "changeType must be a combination of created, updated and deleted.",
+        ));
     }
-    let notification_url = field("notificationUrl").ok_or_else(|| invalid("notificationUrl is required."))?;
+    let notification_url =
+        field("notificationUrl").ok_or_else(|| invalid("notificationUrl is required."))?;
     check_webhook_url(&notification_url)?;
     let lifecycle_url = field("lifecycleNotificationUrl");
     if let Some(u) = &lifecycle_url {
@@ -646,40 +802,64 @@ async fn create_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str)
     let resource = field("resource").ok_or_else(|| invalid("resource is required."))?;
     let (mailbox, select) = parse_resource(&resource)?;
     let client_state = field("clientState");
-    if client_state.as_ref().is_some_and(|c| c.chars().count() > 128) {
+    if client_state
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 128)
+    {
         return Err(invalid("clientState must be at most 128 characters."));
     }
-    let rich = body.get("includeResourceData").and_then(Value::as_bool).unwrap_or(false);
+    let rich = body
+        .get("includeResourceData")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let rich = if rich {
-        let cert_b64 = field("encryptionCertificate").ok_or_else(|| invalid("encryptionCertificate is required when includeResourceData is true."))?;
-        let cert_id = field("encryptionCertificateId").ok_or_else(|| invalid("encryptionCertificateId is required when includeResourceData is true."))?;
+        let cert_b64 = field("encryptionCertificate").ok_or_else(|| {
+            invalid("encryptionCertificate is required when includeResourceData is true.")
+        })?;
+        let cert_id = field("encryptionCertificateId").ok_or_else(|| {
+            invalid("encryptionCertificateId is required when includeResourceData is true.")
+        })?;
         if cert_id.is_empty() || cert_id.chars().count() > 128 {
-            return Err(invalid("encryptionCertificateId must be 1 to 128 characters."));
+            return Err(invalid(
+                "encryptionCertificateId must be 1 to 128 characters.",
+            ));
         }
         if select.is_none() {
-            return Err(invalid("Rich notifications on events require $select in the resource."));
+            return Err(invalid(
+                "Rich notifications on events require $select in the resource.",
+            ));
         }
         Some((parse_certificate(&cert_b64)?, cert_id))
     } else {
         None
     };
-    let expiration_requested = field("expirationDateTime").ok_or_else(|| invalid("expirationDateTime is required."))?;
+    let expiration_requested =
+        field("expirationDateTime").ok_or_else(|| invalid("expirationDateTime is required."))?;
     let id = uuid::Uuid::new_v4().to_string();
     {
         let mut st = shared.lock();
         st.prune_expired();
-        st.cal.mailbox(&mailbox).map_err(|_| ApiError::new(404, "ResourceNotFound", "The resource mailbox was not found."))?;
+        st.cal.mailbox(&mailbox).map_err(|_| {
+            ApiError::new(
+                404,
+                "ResourceNotFound",
+                "The resource mailbox was not found.",
+            )
+        })?;
         check_policy(&st, client_id, &mailbox)?;
         let _ = expiration(&st, &expiration_requested, rich.is_some())?;
-        if let Some(existing) = st
-            .subscriptions
-            .values()
-            .find(|s| s.app == client_id && s.resource.eq_ignore_ascii_case(&resource) && s.change_types == change_types)
-        {
+        if let Some(existing) = st.subscriptions.values().find(|s| {
+            s.app == client_id
+                && s.resource.eq_ignore_ascii_case(&resource)
+                && s.change_types == change_types
+        }) {
             return Err(ApiError::new(
                 409,
                 "Conflict",
-                format!("Subscription Id {} already exists for the requested combination", existing.id),
+                format!(
+                    "Subscription Id {} already exists for the requested combination",
+                    existing.id
+                ),
             ));
         }
     }
@@ -717,7 +897,11 @@ async fn create_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str)
     Ok(ok_json(201, &v))
 }
 
-fn renew_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str) -> Result<Answer, ApiError> {
+fn renew_subscription(
+    shared: &Arc<Shared>,
+    call: &Call,
+    client_id: &str,
+) -> Result<Answer, ApiError> {
     let body = call.json()?;
     let mut st = shared.lock();
     let id = call.seg(1).unwrap_or("").to_owned();
@@ -730,19 +914,32 @@ fn renew_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str) -> Res
         body.get("encryptionCertificate").and_then(Value::as_str),
         body.get("encryptionCertificateId").and_then(Value::as_str),
     ) {
-        (Some(c), Some(cid)) if !cid.is_empty() && cid.chars().count() <= 128 => Some((parse_certificate(c)?, cid.to_owned())),
+        (Some(c), Some(cid)) if !cid.is_empty() && cid.chars().count() <= 128 => {
+            Some((parse_certificate(c)?, cid.to_owned()))
+        }
         (None, None) => None,
         _ => {
-            return Err(ApiError::new(400, "InvalidRequest", "encryptionCertificate and encryptionCertificateId go together."));
+            return Err(ApiError::new(
+                400,
+                "InvalidRequest",
+                "encryptionCertificate and encryptionCertificateId go together.",
+            ));
         }
     };
-    let sub = st.subscriptions.get_mut(&id).ok_or_else(ApiError::not_found)?;
+    let sub = st
+        .subscriptions
+        .get_mut(&id)
+        .ok_or_else(ApiError::not_found)?;
     if let Some(e) = new_expiration {
         sub.expiration = e;
     }
     if let Some(c) = new_cert {
         if sub.rich.is_none() {
-            return Err(ApiError::new(400, "InvalidRequest", "The subscription does not include resource data."));
+            return Err(ApiError::new(
+                400,
+                "InvalidRequest",
+                "The subscription does not include resource data.",
+            ));
         }
         sub.rich = Some(c);
     }
@@ -750,11 +947,19 @@ fn renew_subscription(shared: &Arc<Shared>, call: &Call, client_id: &str) -> Res
     Ok(ok_json(200, &v))
 }
 
-fn owned_subscription<'a>(st: &'a mut State, id: &str, client_id: &str) -> Result<&'a Subscription, ApiError> {
+fn owned_subscription<'a>(
+    st: &'a mut State,
+    id: &str,
+    client_id: &str,
+) -> Result<&'a Subscription, ApiError> {
     st.prune_expired();
     match st.subscriptions.get(id) {
         Some(s) if s.app == client_id => Ok(s),
-        _ => Err(ApiError::new(404, "ResourceNotFound", format!("The object '{id}' doesn't exist."))),
+        _ => Err(ApiError::new(
+            404,
+            "ResourceNotFound",
+            format!("The object '{id}' doesn't exist."),
+        )),
     }
 }
 
@@ -762,8 +967,13 @@ fn owned_subscription<'a>(st: &'a mut State, id: &str, client_id: &str) -> Resul
 /// minutes rich, 10,080 basic) is refused.
 fn expiration(st: &State, requested: &str, rich: bool) -> Result<Timestamp, ApiError> {
     let now = st.now();
-    let at = parse_instant(requested)
-        .ok_or_else(|| ApiError::new(400, "InvalidRequest", "expirationDateTime is not a valid date-time."))?;
+    let at = parse_instant(requested).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidRequest",
+            "expirationDateTime is not a valid date-time.",
+        )
+    })?;
     let max_minutes: i64 = if rich { 1440 } else { 10080 };
     let minutes_ahead = (at.as_second() - now.as_second()) / 60;
     if at.as_second() - now.as_second() > max_minutes * 60 {
@@ -774,7 +984,9 @@ fn expiration(st: &State, requested: &str, rich: bool) -> Result<Timestamp, ApiE
         ));
     }
     if minutes_ahead < 45 {
-        return Ok(now.checked_add(jiff::SignedDuration::from_mins(45)).unwrap_or(now));
+        return Ok(now
+            .checked_add(jiff::SignedDuration::from_mins(45))
+            .unwrap_or(now));
     }
     Ok(at)
 }
@@ -783,35 +995,64 @@ fn parse_certificate(b64: &str) -> Result<orb_notification_crypto::Certificate, 
     use base64::Engine;
     let der = base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
-        .map_err(|_| ApiError::new(400, "InvalidRequest", "encryptionCertificate is not base64."))?;
-    orb_notification_crypto::Certificate::from_der(&der)
-        .map_err(|_| ApiError::new(400, "InvalidRequest", "encryptionCertificate is not a usable RSA certificate."))
+        .map_err(|_| {
+            ApiError::new(
+                400,
+                "InvalidRequest",
+                "encryptionCertificate is not base64.",
+            )
+        })?;
+    orb_notification_crypto::Certificate::from_der(&der).map_err(|_| {
+        ApiError::new(
+            400,
+            "InvalidRequest",
+            "encryptionCertificate is not a usable RSA certificate.",
+        )
+    })
 }
 
 fn check_webhook_url(url: &str) -> Result<(), ApiError> {
-    let parsed = url::Url::parse(url).map_err(|_| ApiError::new(400, "InvalidRequest", "The notification URL is not valid."))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|_| ApiError::new(400, "InvalidRequest", "The notification URL is not valid."))?;
     let loopback = matches!(parsed.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(parsed.host(), Some(url::Host::Domain("localhost")));
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(ApiError::new(400, "InvalidRequest", "The notification URL must be https.")),
+        _ => Err(ApiError::new(
+            400,
+            "InvalidRequest",
+            "The notification URL must be https.",
+        )),
     }
 }
 
 /// `/users/{id}/events[?$select=…]` → (mailbox, selected properties).
 fn parse_resource(resource: &str) -> Result<(String, Option<Vec<String>>), ApiError> {
-    let bad = || ApiError::new(400, "InvalidRequest", "Unsupported resource; expected /users/{id}/events.");
+    let bad = || {
+        ApiError::new(
+            400,
+            "InvalidRequest",
+            "Unsupported resource; expected /users/{id}/events.",
+        )
+    };
     let (path, query) = resource.split_once('?').unwrap_or((resource, ""));
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let [users, mailbox, events] = parts[..] else { return Err(bad()) };
+    let [users, mailbox, events] = parts[..] else {
+        return Err(bad());
+    };
     if !users.eq_ignore_ascii_case("users") || !events.eq_ignore_ascii_case("events") {
         return Err(bad());
     }
     let select = parse_query(query)
         .into_iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("$select"))
-        .map(|(_, v)| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+        .map(|(_, v)| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
     Ok((percent_decode(mailbox).to_ascii_lowercase(), select))
 }
 
@@ -835,7 +1076,12 @@ pub(crate) fn render_subscription(s: &Subscription) -> Value {
     })
 }
 
-fn render_stored(st: &State, mailbox: &str, id: &str, ext: Option<&str>) -> Result<Value, ApiError> {
+fn render_stored(
+    st: &State,
+    mailbox: &str,
+    id: &str,
+    ext: Option<&str>,
+) -> Result<Value, ApiError> {
     let mb = st.cal.mailbox(mailbox)?;
     let item = mb.items.get(id).ok_or_else(ApiError::not_found)?;
     Ok(calendar::render(item, None, ext))
@@ -853,7 +1099,11 @@ fn window(call: &Call) -> Result<(Timestamp, Timestamp), ApiError> {
     };
     let (start, end) = (get("startDateTime")?, get("endDateTime")?);
     if end <= start {
-        return Err(ApiError::new(400, "ErrorInvalidParameter", "EndDateTime must be after StartDateTime."));
+        return Err(ApiError::new(
+            400,
+            "ErrorInvalidParameter",
+            "EndDateTime must be after StartDateTime.",
+        ));
     }
     Ok((start, end))
 }
@@ -865,7 +1115,10 @@ fn parse_instant(s: &str) -> Option<Timestamp> {
         return Some(t);
     }
     let civil: jiff::civil::DateTime = s.parse().ok()?;
-    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|z| z.timestamp())
 }
 
 enum Filter {
@@ -879,19 +1132,29 @@ fn parse_filter(f: &str) -> Result<Filter, ApiError> {
     if lower.trim_start().starts_with("icaluid eq") && strings.len() == 1 {
         return Ok(Filter::IcalUid(strings[0].clone()));
     }
-    if lower.starts_with("singlevalueextendedproperties/any(") && strings.len() == 2 && lower.contains("ep/value eq") {
+    if lower.starts_with("singlevalueextendedproperties/any(")
+        && strings.len() == 2
+        && lower.contains("ep/value eq")
+    {
         return Ok(Filter::Ext {
             id: strings[0].clone(),
             value: strings[1].clone(),
         });
     }
-    Err(ApiError::new(400, "ErrorInvalidUrlQueryFilter", "The filter expression is not supported."))
+    Err(ApiError::new(
+        400,
+        "ErrorInvalidUrlQueryFilter",
+        "The filter expression is not supported.",
+    ))
 }
 
 /// `singleValueExtendedProperties($filter=id eq '…')` → the property id.
 fn expand_filter(expand: Option<&str>) -> Option<String> {
     let e = expand?;
-    if !e.to_ascii_lowercase().starts_with("singlevalueextendedproperties(") {
+    if !e
+        .to_ascii_lowercase()
+        .starts_with("singlevalueextendedproperties(")
+    {
         return None;
     }
     quoted(e).into_iter().next()
@@ -921,13 +1184,21 @@ fn quoted(s: &str) -> Vec<String> {
     out
 }
 
-fn continue_page(shared: &Arc<Shared>, st: &mut State, call: &Call) -> Result<Option<Answer>, ApiError> {
+fn continue_page(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    call: &Call,
+) -> Result<Option<Answer>, ApiError> {
     let Some(key) = call.param("$skiptoken") else {
         return Ok(None);
     };
     let state = st.pages.remove(key).ok_or_else(|| {
         if st.delta_gone {
-            ApiError::new(410, "resyncRequired", "The paging state is no longer valid.")
+            ApiError::new(
+                410,
+                "resyncRequired",
+                "The paging state is no longer valid.",
+            )
         } else {
             ApiError::new(400, "SyncStateNotFound", "The paging state was not found.")
         }
@@ -935,7 +1206,14 @@ fn continue_page(shared: &Arc<Shared>, st: &mut State, call: &Call) -> Result<Op
     Ok(Some(emit_page(shared, st, state)))
 }
 
-fn page(shared: &Arc<Shared>, st: &mut State, items: Vec<Value>, size: usize, path: &str, end: PageEnd) -> Answer {
+fn page(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    items: Vec<Value>,
+    size: usize,
+    path: &str,
+    end: PageEnd,
+) -> Answer {
     emit_page(
         shared,
         st,
@@ -970,7 +1248,10 @@ fn parse_query(q: &str) -> Vec<(String, String)> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
         })
         .collect()
 }
@@ -1026,7 +1307,9 @@ fn empty(status: u16) -> Answer {
 }
 
 fn error_answer(e: &ApiError, request_id: Option<&str>) -> Answer {
-    let rid = request_id.map(str::to_owned).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let rid = request_id
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let body = json!({"error": {
         "code": e.code,
         "message": e.message,
@@ -1048,7 +1331,8 @@ mod tests {
 
     #[test]
     fn resources_parse() {
-        let (m, s) = parse_resource("/users/Room@X.com/events?$select=subject,start").unwrap_or_default();
+        let (m, s) =
+            parse_resource("/users/Room@X.com/events?$select=subject,start").unwrap_or_default();
         assert_eq!(m, "room@x.com");
         assert_eq!(s, Some(vec!["subject".to_owned(), "start".to_owned()]));
         assert!(parse_resource("/users/x/messages").is_err());
