@@ -8,5 +8,6 @@
 
 mod orb_service {
     mod config;
+    mod intake;
     mod webhook;
 }
