@@ -7,6 +7,7 @@
 )]
 
 mod orb_emulators {
+    pub(crate) mod graph;
     pub(crate) mod http;
     pub(crate) mod topdesk;
 }
