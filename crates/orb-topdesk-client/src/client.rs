@@ -126,45 +126,55 @@ impl RetryPolicy {
     }
 }
 
-/// One HTTP exchange, as reported to the [`AuditHook`]. Carries no body, no query
-/// values and no credentials.
+/// One HTTP exchange as the audit trail sees it: never a body, a query string or a
+/// credential. The same shape as the Graph client's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRecord {
+    /// The client operation (`create_reservation`, `person_by_email`, …).
+    pub operation: &'static str,
     /// HTTP method.
-    pub method: Method,
+    pub method: &'static str,
     /// The path template, e.g. `/reservations/{identifier}/cancel`.
     pub path_template: &'static str,
     /// The status, or `None` when no answer came (timeout, connection failure).
-    pub status: Option<StatusCode>,
+    pub status: Option<u16>,
     /// Time from sending to the answer (or failure).
     pub duration: Duration,
-    /// Shared by every request of one client operation (pages, retries, follow-ups).
+    /// Shared by every request of one operation (pages, retries, follow-ups), or the
+    /// caller's id from [`TopdeskClient::with_correlation_id`].
     pub correlation_id: String,
     /// 1 for the first try, 2 for the first retry, …
     pub attempt: u32,
 }
 
 /// Receives an [`AuditRecord`] for every HTTP exchange. Any `Fn(&AuditRecord)` works.
-pub trait AuditHook: Send + Sync + 'static {
-    /// Called after every attempt.
+pub trait AuditSink: Send + Sync {
+    /// Called once per HTTP exchange, after it ends.
     fn record(&self, record: &AuditRecord);
 }
 
-impl<F: Fn(&AuditRecord) + Send + Sync + 'static> AuditHook for F {
+impl<F: Fn(&AuditRecord) + Send + Sync> AuditSink for F {
     fn record(&self, record: &AuditRecord) {
         self(record)
     }
 }
 
-/// The TOPdesk client. Cheap to share behind an `Arc`; all methods take `&self`.
+/// The TOPdesk client. Cheap to clone; clones share the connection pool and the
+/// cached cancellation and rejection reasons.
+#[derive(Clone)]
 pub struct TopdeskClient {
+    inner: Arc<Inner>,
+    correlation_id: Option<Arc<str>>,
+}
+
+struct Inner {
     http: reqwest::Client,
     base: TopdeskUrl,
     authorization: HeaderValue,
     link_type: ExternalLinkType,
     retry: RetryPolicy,
-    audit: Option<Arc<dyn AuditHook>>,
+    audit: Option<Arc<dyn AuditSink>>,
     cancellation_reason_name: Option<String>,
     /// `None` = not fetched yet; `Some(None)` = TOPdesk has no active reason.
     cancellation_reason: Mutex<Option<Option<SearchlistId>>>,
@@ -177,9 +187,15 @@ pub struct TopdeskClient {
 impl fmt::Debug for TopdeskClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TopdeskClient")
-            .field("base", &self.base)
+            .field("base", &self.inner.base)
             .finish_non_exhaustive()
     }
+}
+
+/// Which operation a request belongs to, for the audit trail.
+struct Ctx {
+    operation: &'static str,
+    correlation_id: String,
 }
 
 /// The most `next` links followed in one person lookup: a guard against loops.
@@ -188,7 +204,7 @@ const MAX_PERSON_PAGES: usize = 20;
 impl TopdeskClient {
     /// Builds a client (TLS through rustls with the aws-lc-rs provider and the
     /// platform's root certificates).
-    pub fn new(config: Config) -> Result<Self, Error> {
+    pub fn new(config: Config, audit: Option<Arc<dyn AuditSink>>) -> Result<Self, Error> {
         let base = TopdeskUrl::parse(&config.base_url)?;
         if config.login_name.is_empty() || config.application_password.is_empty() {
             return Err(Error::InvalidConfig(
@@ -209,34 +225,52 @@ impl TopdeskClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|_| Error::InvalidConfig("http client could not be built"))?;
-        Ok(Self {
+        let inner = Inner {
             http,
             base,
             authorization,
             link_type: config.external_link_type,
             retry: config.retry,
-            audit: None,
+            audit,
             cancellation_reason_name: config.cancellation_reason_name,
             cancellation_reason: Mutex::new(None),
             rejection_reason: Mutex::new(None),
             persons_v1: AtomicBool::new(false),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+            correlation_id: None,
         })
     }
 
-    /// Installs the audit hook.
-    pub fn with_audit_hook(mut self, hook: impl AuditHook) -> Self {
-        self.audit = Some(Arc::new(hook));
-        self
+    /// A handle whose calls carry `correlation_id` in their audit records (instead of
+    /// a fresh id per operation).
+    pub fn with_correlation_id(&self, correlation_id: impl Into<String>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            correlation_id: Some(correlation_id.into().into()),
+        }
     }
 
     /// The validated API root.
     pub fn base_url(&self) -> &TopdeskUrl {
-        &self.base
+        &self.inner.base
     }
 
     /// Our external-link type.
     pub fn external_link_type(&self) -> ExternalLinkType {
-        self.link_type
+        self.inner.link_type
+    }
+
+    fn ctx(&self, operation: &'static str) -> Ctx {
+        let correlation_id = match &self.correlation_id {
+            Some(id) => id.to_string(),
+            None => format!("td-{:016x}", random_u64()),
+        };
+        Ctx {
+            operation,
+            correlation_id,
+        }
     }
 
     // -----------------------------------------------------------------------------
@@ -249,13 +283,13 @@ impl TopdeskClient {
         &self,
         query: &ReservationQuery,
     ) -> Result<Vec<Reservation>, Error> {
-        let cid = correlation_id();
+        let cid = self.ctx("list_reservations");
         let mut top = query.page_size.clamp(1, MAX_TOP);
         let mut after: Option<Timestamp> = None;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         loop {
-            let req = wire::build_list_reservations(&self.base, query, after, top)?;
+            let req = wire::build_list_reservations(&self.inner.base, query, after, top)?;
             let page =
                 wire::parse_reservation_page(&self.send(req, &cid).await?, Timestamp::now())?;
             let mut fresh = 0usize;
@@ -294,16 +328,20 @@ impl TopdeskClient {
 
     /// One reservation by id or number.
     pub async fn reservation(&self, reference: &ReservationRef) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_get_reservation(&self.base, reference)?;
+        let cid = self.ctx("reservation");
+        let req = wire::build_get_reservation(&self.inner.base, reference)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// Creates a reservation with our external link.
     pub async fn create_reservation(&self, new: &NewReservation) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req =
-            wire::build_create_reservation(&self.base, new, self.link_type, Timestamp::now())?;
+        let cid = self.ctx("create_reservation");
+        let req = wire::build_create_reservation(
+            &self.inner.base,
+            new,
+            self.inner.link_type,
+            Timestamp::now(),
+        )?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -313,12 +351,12 @@ impl TopdeskClient {
         reference: &ReservationRef,
         update: &ReservationUpdate,
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
+        let cid = self.ctx("update_reservation");
         let req = wire::build_update_reservation(
-            &self.base,
+            &self.inner.base,
             reference,
             update,
-            self.link_type,
+            self.inner.link_type,
             Timestamp::now(),
         )?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
@@ -331,8 +369,8 @@ impl TopdeskClient {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_reschedule(&self.base, reference, start, end)?;
+        let cid = self.ctx("reschedule");
+        let req = wire::build_reschedule(&self.inner.base, reference, start, end)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -343,8 +381,8 @@ impl TopdeskClient {
         from: &LocationId,
         to: &LocationId,
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_move_facility(&self.base, reference, from, to)?;
+        let cid = self.ctx("move_facility");
+        let req = wire::build_move_facility(&self.inner.base, reference, from, to)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -354,8 +392,8 @@ impl TopdeskClient {
         reference: &ReservationRef,
         locations: &[LocationId],
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_add_facilities(&self.base, reference, locations)?;
+        let cid = self.ctx("add_facilities");
+        let req = wire::build_add_facilities(&self.inner.base, reference, locations)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -365,8 +403,8 @@ impl TopdeskClient {
         reference: &ReservationRef,
         locations: &[LocationId],
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_remove_facilities(&self.base, reference, locations)?;
+        let cid = self.ctx("remove_facilities");
+        let req = wire::build_remove_facilities(&self.inner.base, reference, locations)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -379,8 +417,8 @@ impl TopdeskClient {
         &self,
         reference: &ReservationRef,
     ) -> Result<CancelOutcome, Error> {
-        let cid = correlation_id();
-        let req = wire::build_get_reservation_status(&self.base, reference)?;
+        let cid = self.ctx("cancel_reservation");
+        let req = wire::build_get_reservation_status(&self.inner.base, reference)?;
         let current = wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())?;
         let status = current
             .status
@@ -388,13 +426,13 @@ impl TopdeskClient {
         match status {
             ReservationStatus::Request | ReservationStatus::ConflictingRequest => {
                 let reason = self.rejection_reason(&cid).await?;
-                let req = wire::build_reject(&self.base, reference, reason.as_ref())?;
+                let req = wire::build_reject(&self.inner.base, reference, reason.as_ref())?;
                 wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())?;
                 Ok(CancelOutcome::Rejected)
             }
             ReservationStatus::Planned | ReservationStatus::ConflictingPlanned => {
                 let reason = self.cancellation_reason(&cid).await?;
-                let req = wire::build_cancel(&self.base, reference, reason.as_ref())?;
+                let req = wire::build_cancel(&self.inner.base, reference, reason.as_ref())?;
                 wire::parse_cancel(&self.send(req, &cid).await?, Timestamp::now())?;
                 Ok(CancelOutcome::Cancelled)
             }
@@ -413,8 +451,8 @@ impl TopdeskClient {
         reference: &ReservationRef,
         reason: Option<&SearchlistId>,
     ) -> Result<(), Error> {
-        let cid = correlation_id();
-        let req = wire::build_cancel(&self.base, reference, reason)?;
+        let cid = self.ctx("cancel_with_reason");
+        let req = wire::build_cancel(&self.inner.base, reference, reason)?;
         wire::parse_cancel(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -424,52 +462,53 @@ impl TopdeskClient {
         reference: &ReservationRef,
         reason: Option<&SearchlistId>,
     ) -> Result<Reservation, Error> {
-        let cid = correlation_id();
-        let req = wire::build_reject(&self.base, reference, reason)?;
+        let cid = self.ctx("reject_reservation");
+        let req = wire::build_reject(&self.inner.base, reference, reason)?;
         wire::parse_reservation(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// The active cancellation reasons.
     pub async fn cancellation_reasons(&self) -> Result<Vec<NamedRef>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_cancellation_reasons(&self.base)?;
+        let cid = self.ctx("cancellation_reasons");
+        let req = wire::build_cancellation_reasons(&self.inner.base)?;
         wire::parse_searchlist(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// The active rejection reasons.
     pub async fn rejection_reasons(&self) -> Result<Vec<NamedRef>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_rejection_reasons(&self.base)?;
+        let cid = self.ctx("rejection_reasons");
+        let req = wire::build_rejection_reasons(&self.inner.base)?;
         wire::parse_searchlist(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// Forgets the cached cancellation and rejection reasons (e.g. after TOPdesk
     /// refused one).
     pub async fn forget_cached_reasons(&self) {
-        *self.cancellation_reason.lock().await = None;
-        *self.rejection_reason.lock().await = None;
+        *self.inner.cancellation_reason.lock().await = None;
+        *self.inner.rejection_reason.lock().await = None;
     }
 
-    async fn rejection_reason(&self, cid: &str) -> Result<Option<SearchlistId>, Error> {
-        let mut cached = self.rejection_reason.lock().await;
+    async fn rejection_reason(&self, cid: &Ctx) -> Result<Option<SearchlistId>, Error> {
+        let mut cached = self.inner.rejection_reason.lock().await;
         if let Some(reason) = cached.as_ref() {
             return Ok(reason.clone());
         }
-        let req = wire::build_rejection_reasons(&self.base)?;
+        let req = wire::build_rejection_reasons(&self.inner.base)?;
         let reasons = wire::parse_searchlist(&self.send(req, cid).await?, Timestamp::now())?;
         let chosen = reasons.first().map(|r| r.id.clone());
         *cached = Some(chosen.clone());
         Ok(chosen)
     }
 
-    async fn cancellation_reason(&self, cid: &str) -> Result<Option<SearchlistId>, Error> {
-        let mut cached = self.cancellation_reason.lock().await;
+    async fn cancellation_reason(&self, cid: &Ctx) -> Result<Option<SearchlistId>, Error> {
+        let mut cached = self.inner.cancellation_reason.lock().await;
         if let Some(reason) = cached.as_ref() {
             return Ok(reason.clone());
         }
-        let req = wire::build_cancellation_reasons(&self.base)?;
+        let req = wire::build_cancellation_reasons(&self.inner.base)?;
         let reasons = wire::parse_searchlist(&self.send(req, cid).await?, Timestamp::now())?;
         let preferred = self
+            .inner
             .cancellation_reason_name
             .as_deref()
             .and_then(|name| reasons.iter().find(|r| r.name.as_deref() == Some(name)));
@@ -514,8 +553,12 @@ impl TopdeskClient {
         operation: SeriesOperation,
         dates: &SeriesDates,
     ) -> Result<Vec<SeriesOccurrence>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_series_dates(&self.base, reference, operation, dates)?;
+        let cid = self.ctx(match operation {
+            SeriesOperation::MakeRecurrent => "make_recurrent",
+            SeriesOperation::AddOccurrences => "add_occurrences",
+            SeriesOperation::SetOccurrences => "set_occurrences",
+        });
+        let req = wire::build_series_dates(&self.inner.base, reference, operation, dates)?;
         wire::parse_series(&self.send(req, &cid).await?, Timestamp::now())
     }
 
@@ -528,30 +571,30 @@ impl TopdeskClient {
         &self,
         branches: &[BranchId],
     ) -> Result<Vec<ReservableLocation>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_reservable_locations(&self.base, branches, MAX_TOP)?;
+        let cid = self.ctx("reservable_locations");
+        let req = wire::build_reservable_locations(&self.inner.base, branches, MAX_TOP)?;
         wire::parse_reservable_locations(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// Location cards, optionally with their optional-field tabs (where a room mailbox
     /// may be kept).
     pub async fn locations(&self, query: &LocationQuery) -> Result<Vec<Location>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_locations(&self.base, query)?;
+        let cid = self.ctx("locations");
+        let req = wire::build_locations(&self.inner.base, query)?;
         wire::parse_locations(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// Branches with their time zones.
     pub async fn branches(&self) -> Result<Vec<Branch>, Error> {
-        let cid = correlation_id();
-        let req = wire::build_branches(&self.base, None)?;
+        let cid = self.ctx("branches");
+        let req = wire::build_branches(&self.inner.base, None)?;
         wire::parse_branches(&self.send(req, &cid).await?, Timestamp::now())
     }
 
     /// Finds the active person card with this e-mail address (compared without regard
     /// to case), through persons v2, or v1 when this TOPdesk answers v2 with 406.
     pub async fn person_by_email(&self, email: &str) -> Result<PersonLookup, Error> {
-        let cid = correlation_id();
+        let cid = self.ctx("person_by_email");
         let wanted = email.trim().to_lowercase();
         let mut matches: Vec<Person> = Vec::new();
         let keep = |persons: Vec<Person>, matches: &mut Vec<Person>| {
@@ -563,8 +606,8 @@ impl TopdeskClient {
                 }
             }
         };
-        if !self.persons_v1.load(Ordering::Relaxed) {
-            let mut req = wire::build_find_person_v2(&self.base, email)?;
+        if !self.inner.persons_v1.load(Ordering::Relaxed) {
+            let mut req = wire::build_find_person_v2(&self.inner.base, email)?;
             let mut pages = 0;
             loop {
                 pages += 1;
@@ -573,14 +616,14 @@ impl TopdeskClient {
                     tracing::info!(
                         "topdesk answered persons v2 with 406; falling back to persons v1"
                     );
-                    self.persons_v1.store(true, Ordering::Relaxed);
+                    self.inner.persons_v1.store(true, Ordering::Relaxed);
                     break;
                 }
                 let page = wire::parse_persons_v2(&response, Timestamp::now())?;
                 keep(page.persons, &mut matches);
                 match page.next {
                     Some(next) if matches.len() < 2 && pages < MAX_PERSON_PAGES => {
-                        req = wire::build_persons_next(&self.base.resolve_next(&next)?)?;
+                        req = wire::build_persons_next(&self.inner.base.resolve_next(&next)?)?;
                     }
                     _ => return Ok(lookup_result(matches)),
                 }
@@ -588,7 +631,7 @@ impl TopdeskClient {
         }
         let mut start = 0u32;
         for _ in 0..MAX_PERSON_PAGES {
-            let req = wire::build_find_person_v1(&self.base, email, start)?;
+            let req = wire::build_find_person_v1(&self.inner.base, email, start)?;
             let page = wire::parse_persons_v1(&self.send(req, &cid).await?, Timestamp::now())?;
             let count = u32::try_from(page.persons.len()).unwrap_or(u32::MAX);
             keep(page.persons, &mut matches);
@@ -607,11 +650,7 @@ impl TopdeskClient {
     /// Sends one request with authentication, retrying 429/502/503/504 with backoff.
     /// Returns the final response whatever its status; `parse_*` turns it into a value
     /// or an error.
-    async fn send(
-        &self,
-        req: Request<Vec<u8>>,
-        correlation_id: &str,
-    ) -> Result<Response<Vec<u8>>, Error> {
+    async fn send(&self, req: Request<Vec<u8>>, ctx: &Ctx) -> Result<Response<Vec<u8>>, Error> {
         let template = req
             .extensions()
             .get::<PathTemplate>()
@@ -622,10 +661,11 @@ impl TopdeskClient {
         loop {
             attempt += 1;
             let mut builder = self
+                .inner
                 .http
                 .request(parts.method.clone(), parts.uri.to_string())
                 .headers(parts.headers.clone())
-                .header(AUTHORIZATION, self.authorization.clone());
+                .header(AUTHORIZATION, self.inner.authorization.clone());
             if !body.is_empty() {
                 builder = builder.body(body.clone());
             }
@@ -639,14 +679,7 @@ impl TopdeskClient {
             match outcome {
                 Ok(response) => {
                     let status = response.status();
-                    self.audit(
-                        &parts.method,
-                        template,
-                        Some(status),
-                        elapsed,
-                        correlation_id,
-                        attempt,
-                    );
+                    self.audit(ctx, &parts.method, template, Some(status), elapsed, attempt);
                     let retryable = match status.as_u16() {
                         429 | 503 => true,
                         502 | 504 => idempotent,
@@ -654,7 +687,7 @@ impl TopdeskClient {
                     };
                     if retryable {
                         let hint = wire::retry_after(response.headers(), Timestamp::now());
-                        if let Some(delay) = self.retry.delay(attempt, hint, jitter()) {
+                        if let Some(delay) = self.inner.retry.delay(attempt, hint, jitter()) {
                             tracing::debug!(%status, attempt, ?delay, template, "topdesk busy; retrying");
                             tokio::time::sleep(delay).await;
                             continue;
@@ -666,18 +699,11 @@ impl TopdeskClient {
                     return Ok(response);
                 }
                 Err(e) => {
-                    self.audit(
-                        &parts.method,
-                        template,
-                        None,
-                        elapsed,
-                        correlation_id,
-                        attempt,
-                    );
+                    self.audit(ctx, &parts.method, template, None, elapsed, attempt);
                     let may_retry = e.is_connect()
                         || (e.is_timeout() && idempotent && parts.method == Method::GET);
                     let delay = if may_retry {
-                        self.retry.delay(attempt, None, jitter())
+                        self.inner.retry.delay(attempt, None, jitter())
                     } else {
                         None
                     };
@@ -698,23 +724,48 @@ impl TopdeskClient {
 
     fn audit(
         &self,
+        ctx: &Ctx,
         method: &Method,
         path_template: &'static str,
         status: Option<StatusCode>,
         duration: Duration,
-        correlation_id: &str,
         attempt: u32,
     ) {
-        if let Some(hook) = &self.audit {
-            hook.record(&AuditRecord {
-                method: method.clone(),
-                path_template,
-                status,
-                duration,
-                correlation_id: correlation_id.to_owned(),
-                attempt,
-            });
+        let record = AuditRecord {
+            operation: ctx.operation,
+            method: static_method(method),
+            path_template,
+            status: status.map(|s| s.as_u16()),
+            duration,
+            correlation_id: ctx.correlation_id.clone(),
+            attempt,
+        };
+        tracing::info!(
+            target: "orb::audit::topdesk",
+            operation = record.operation,
+            method = record.method,
+            path = record.path_template,
+            status = record.status,
+            duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
+            correlation_id = %record.correlation_id,
+            attempt = record.attempt,
+            "topdesk call"
+        );
+        if let Some(sink) = &self.inner.audit {
+            sink.record(&record);
         }
+    }
+}
+
+/// The methods this client sends, as `'static` names for audit records.
+fn static_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
     }
 }
 
@@ -745,10 +796,6 @@ fn random_u64() -> u64 {
 
 fn jitter() -> f64 {
     (random_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn correlation_id() -> String {
-    format!("td-{:016x}", random_u64())
 }
 
 fn tls_config() -> Result<rustls::ClientConfig, Error> {

@@ -17,7 +17,7 @@ mod model;
 pub mod time;
 pub mod wire;
 
-pub use client::{AuditHook, AuditRecord, Config, RetryPolicy, TopdeskClient};
+pub use client::{AuditRecord, AuditSink, Config, RetryPolicy, TopdeskClient};
 pub use error::{ApiErrorDetail, ApiErrors, Error};
 pub use fiql::{Fiql, FiqlOp, FiqlValue};
 pub use ids::{

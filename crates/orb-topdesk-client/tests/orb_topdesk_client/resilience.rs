@@ -37,7 +37,7 @@ async fn expired_credentials_are_a_typed_error_and_not_retried() {
     h.emu.set_operator_password("rotated");
     let mut config = config_for(&h.emu);
     config.application_password = "rotated".into();
-    let fresh = TopdeskClient::new(config).unwrap();
+    let fresh = TopdeskClient::new(config, None).unwrap();
     fresh.list_reservations(&everything()).await.unwrap();
     h.assert_schemas();
 }
@@ -49,9 +49,10 @@ async fn person_accounts_may_not_list_reservations() {
     let mut config = config_for(&h.emu);
     config.login_name = "ssp-user".into();
     config.application_password = "pw".into();
-    let client = TopdeskClient::new(config).unwrap();
+    let client = TopdeskClient::new(config, None).unwrap();
     let err = client.list_reservations(&everything()).await.unwrap_err();
     assert!(matches!(err, Error::Forbidden { .. }), "{err:?}");
+    h.assert_schemas();
 }
 
 #[tokio::test]
@@ -97,6 +98,15 @@ async fn retries_injected_503s_with_one_correlation_id() {
         "templates, never ids"
     );
     assert_ne!(get.correlation_id, audit[0].correlation_id);
+
+    h.audit.lock().unwrap().clear();
+    let traced = h.client.with_correlation_id("booking-42");
+    traced.list_reservations(&everything()).await.unwrap();
+    traced.branches().await.unwrap();
+    let records = h.audit.lock().unwrap().clone();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.correlation_id == "booking-42"));
+    assert_eq!(records[0].operation, "list_reservations");
     h.assert_schemas();
 }
 
@@ -114,6 +124,7 @@ async fn gives_up_after_the_last_attempt_with_a_retryable_error() {
     );
     assert!(err.is_retryable());
     assert_eq!(h.emu.request_count(), 4);
+    h.assert_schemas();
 }
 
 #[tokio::test]
@@ -175,7 +186,7 @@ async fn slow_answers_time_out() {
     let mut config = config_for(&h.emu);
     config.timeout = Duration::from_millis(150);
     config.retry.max_attempts = 1;
-    let client = TopdeskClient::new(config).unwrap();
+    let client = TopdeskClient::new(config, None).unwrap();
     let err = client.branches().await.unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err:?}");
     assert!(err.is_retryable());
@@ -187,7 +198,7 @@ async fn unreachable_topdesk_is_a_transport_error() {
     let mut config = config_for(&h.emu);
     h.emu.shutdown().await;
     config.retry.max_attempts = 2;
-    let client = TopdeskClient::new(config).unwrap();
+    let client = TopdeskClient::new(config, None).unwrap();
     let err = client.branches().await.unwrap_err();
     assert!(
         matches!(err, Error::Transport(_) | Error::Timeout),
@@ -206,7 +217,7 @@ fn configuration_is_checked() {
             orb_topdesk_client::ExternalLinkType::new(1).unwrap(),
         );
         c.retry.max_attempts = 1;
-        TopdeskClient::new(c)
+        TopdeskClient::new(c, None)
     };
     assert!(matches!(
         base("https://example.topdesk.net").unwrap_err(),

@@ -92,9 +92,9 @@ impl Harness {
         });
         let audit = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&audit);
-        let client = TopdeskClient::new(config_for(&emu))
-            .expect("client builds")
-            .with_audit_hook(move |r: &AuditRecord| sink.lock().unwrap().push(r.clone()));
+        let hook = move |r: &AuditRecord| sink.lock().unwrap().push(r.clone());
+        let client =
+            TopdeskClient::new(config_for(&emu), Some(Arc::new(hook))).expect("client builds");
         Self {
             emu,
             client,
