@@ -1510,6 +1510,70 @@ mod tests {
         );
     }
 
+    /// A deterministic pseudo-random byte source (no dependency, reproducible).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+    }
+
+    #[test]
+    fn network_input_never_panics() {
+        let now = ts("2026-05-01T10:00:00Z");
+        // Fragments of plausible and implausible TOPdesk answers, spliced at random.
+        let pieces: [&[u8]; 16] = [
+            b"{\"results\":[",
+            b"{\"id\":\"a\"",
+            b",\"plannedStartDate\":\"2026-05-04T08:00:00+0000\"",
+            b",\"reservedFacilities\":[{\"location\":{\"id\":null}}]",
+            b"]}",
+            b"[{\"message\":1}]",
+            b"{\"errors\":[{\"errorCode\":[]}]}",
+            b"{\"item\":[{\"id\":\"p\",\"archived\":\"yes\"}],\"next\":7}",
+            b"\xff\xfe",
+            b"null",
+            b"}",
+            b",",
+            b"\"",
+            b"{\"externalLinks\":[{\"id\":1}]}",
+            b"[",
+            b"{\"status\":5}",
+        ];
+        let mut rng = Lcg(42);
+        for _ in 0..3000 {
+            let mut body = Vec::new();
+            for _ in 0..(rng.next() % 6) {
+                body.extend_from_slice(pieces[(rng.next() % pieces.len() as u64) as usize]);
+            }
+            let status = [200u16, 201, 204, 206, 400, 401, 404, 406, 429, 500, 503]
+                [(rng.next() % 11) as usize];
+            let mut r = Response::builder().status(status).body(body).unwrap();
+            if rng.next() % 3 == 0 {
+                r.headers_mut().insert(
+                    RETRY_AFTER,
+                    http::HeaderValue::from_static("Thu, 99 Foo 2026 99:99:99 GMT"),
+                );
+            }
+            let _ = parse_reservation_page(&r, now);
+            let _ = parse_reservation(&r, now);
+            let _ = parse_cancel(&r, now);
+            let _ = parse_series(&r, now);
+            let _ = parse_searchlist(&r, now);
+            let _ = parse_reservable_locations(&r, now);
+            let _ = parse_locations(&r, now);
+            let _ = parse_branches(&r, now);
+            let _ = parse_persons_v2(&r, now);
+            let _ = parse_persons_v1(&r, now);
+            let _ = error_from_response(&r, now);
+        }
+    }
+
     #[test]
     fn next_links_resolve_and_stay_on_origin() {
         let b = base();

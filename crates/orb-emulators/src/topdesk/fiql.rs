@@ -304,6 +304,29 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_queries_never_panic() {
+        let alphabet: Vec<char> = "ab.=!;,()'\"\\gtlsinou0129-:TZé ".chars().collect();
+        let doc = json!({"a": "x", "b": [1, {"c": true}], "d": "2026-05-04T08:00:00Z"});
+        let mut state = 7u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            for _ in 0..(state >> 60) + 1 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                text.push(alphabet[((state >> 33) % alphabet.len() as u64) as usize]);
+            }
+            if let Ok(expr) = parse(&text) {
+                let _ = expr.matches(&doc);
+                let _ = expr.fields();
+            }
+        }
+    }
+
+    #[test]
     fn malformed_queries_are_errors() {
         for bad in ["", "a", "a==", "a=xx=1", "(a==1", "a==\"x", "a=in=1", ";"] {
             assert!(parse(bad).is_err(), "{bad}");
