@@ -1554,7 +1554,7 @@ mod tests {
             let status = [200u16, 201, 204, 206, 400, 401, 404, 406, 429, 500, 503]
                 [(rng.next() % 11) as usize];
             let mut r = Response::builder().status(status).body(body).unwrap();
-            if rng.next() % 3 == 0 {
+            if rng.next().is_multiple_of(3) {
                 r.headers_mut().insert(
                     RETRY_AFTER,
                     http::HeaderValue::from_static("Thu, 99 Foo 2026 99:99:99 GMT"),
