@@ -71,3 +71,7 @@ pub use records::{
 };
 pub use store::{CURRENT_FORMAT, OpenOptions, OutboxDepth, Store};
 pub use txn::Transaction;
+
+/// The timestamp type of every time in this API (re-exported so callers need no direct
+/// jiff dependency).
+pub use jiff::Timestamp;

@@ -13,8 +13,24 @@ fn a_new_store_records_the_current_format() {
     assert_eq!(open(dir.path()).format_version().unwrap(), CURRENT_FORMAT);
 }
 
+/// Opens the store's engine directly (compression is part of the format), waiting for
+/// the lock a just-dropped `Store` may still hold while its threads finish.
+fn raw(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::Config::new().path(path).use_compression(true).open() {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 fn set_raw_format(path: &std::path::Path, version: u32, drop_correlation_index: bool) {
-    let db = sled::open(path).unwrap();
+    let db = raw(path);
     let meta = db.open_tree("meta").unwrap();
     meta.insert("format_version", &version.to_be_bytes())
         .unwrap();
@@ -67,7 +83,7 @@ fn migrates_from_the_first_format() {
     }
     set_raw_format(dir.path(), 1, true);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw(dir.path());
         let idx = db.open_tree("booking_idx").unwrap();
         assert_eq!(
             idx.scan_prefix([14u8]).count(),
