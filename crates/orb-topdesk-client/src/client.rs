@@ -200,6 +200,9 @@ struct Ctx {
 
 /// The most `next` links followed in one person lookup: a guard against loops.
 const MAX_PERSON_PAGES: usize = 20;
+/// The most pages one reservation listing may take: a guard against a server that
+/// answers 206 forever.
+const MAX_RESERVATION_PAGES: usize = 10_000;
 
 impl TopdeskClient {
     /// Builds a client (TLS through rustls with the aws-lc-rs provider and the
@@ -288,7 +291,7 @@ impl TopdeskClient {
         let mut after: Option<Timestamp> = None;
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        loop {
+        for _ in 0..MAX_RESERVATION_PAGES {
             let req = wire::build_list_reservations(&self.inner.base, query, after, top)?;
             let page =
                 wire::parse_reservation_page(&self.send(req, &cid).await?, Timestamp::now())?;
@@ -324,6 +327,10 @@ impl TopdeskClient {
             }
             after = Some(last);
         }
+        Err(Error::InvalidResponse {
+            what: "reservation paging did not end",
+            source: None,
+        })
     }
 
     /// One reservation by id or number.
@@ -804,6 +811,11 @@ fn tls_config() -> Result<rustls::ClientConfig, Error> {
     for cert in native.certs {
         // A single unparsable system certificate must not disable TLS altogether.
         let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        tracing::warn!(
+            "no usable system root certificates: https connections to topdesk will fail"
+        );
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
