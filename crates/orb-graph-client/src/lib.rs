@@ -30,8 +30,8 @@ pub use error::Error;
 pub use ids::{GraphEventId, IcalUid, Mailbox, OrbMatchId, RoomMailbox, SubscriptionId};
 pub use model::{
     Attendee, AttendeeType, BookingType, DeltaCursor, DeltaItem, DeltaNext, DeltaPage, DeltaRound,
-    EmailAddress, Event, EventKind, EventPatch, Location, Mail, NewAttendee, NewEvent,
-    NewSubscription, Recurrence, RecurrencePattern, RecurrenceRange, ResponseType, Room,
+    EmailAddress, Event, EventKind, EventPatch, Location, Mail, NOTIFICATION_SELECT, NewAttendee,
+    NewEvent, NewSubscription, Recurrence, RecurrencePattern, RecurrenceRange, ResponseType, Room,
     RoomBooking, RoomList, Sensitivity, Subscription, SubscriptionEncryption, WeekIndex, When,
     events_resource,
 };

@@ -380,6 +380,31 @@ pub struct Subscription {
     pub application_id: Option<String>,
 }
 
+/// The event properties orb selects in its rich subscriptions: everything the sync
+/// needs, nothing more (the body is never selected).
+pub const NOTIFICATION_SELECT: &[&str] = &[
+    "subject",
+    "start",
+    "end",
+    "isAllDay",
+    "iCalUId",
+    "type",
+    "seriesMasterId",
+    "originalStart",
+    "organizer",
+    "isOrganizer",
+    "attendees",
+    "location",
+    "locations",
+    "isCancelled",
+    "sensitivity",
+    "showAs",
+    "recurrence",
+    "responseStatus",
+    "changeKey",
+    "lastModifiedDateTime",
+];
+
 /// The subscription resource for a mailbox's events with `$select` (rich notifications
 /// require `$select`; only the selected properties are encrypted into the payload).
 pub fn events_resource(mailbox: &Mailbox, select: &[&str]) -> String {

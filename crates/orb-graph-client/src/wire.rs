@@ -666,6 +666,17 @@ pub fn parse_event(response: &Response<Vec<u8>>) -> Result<Event, Error> {
     event_from_dto(dto)
 }
 
+/// Parses an event from raw Graph JSON: the decrypted `encryptedContent` of a rich
+/// notification (only the `$select`ed properties; `id`, `start` and `end` must be among
+/// them) or any stored event body.
+pub fn parse_event_json(json: &[u8]) -> Result<Event, Error> {
+    let dto: EventDto = serde_json::from_slice(json).map_err(|e| Error::InvalidResponse {
+        operation: "event",
+        detail: format!("not the expected JSON: {e}"),
+    })?;
+    event_from_dto(dto)
+}
+
 /// Parses a page of events (list, find, instances, calendarView).
 pub fn parse_events_page(response: &Response<Vec<u8>>) -> Result<Page<Event>, Error> {
     let page: PageDto<EventDto> = parse_json(response, "events")?;

@@ -325,6 +325,7 @@ impl Calendars {
                     .map(|o| o.fields.clone())
                     .unwrap_or_else(|| occurrence_fields(item, occ));
                 let fields = apply_fields(base, body)?;
+                check_boundaries(item, occ, fields.start)?;
                 let version = item.overrides.get(&occ).map_or(1, |o| o.version + 1);
                 item.overrides.insert(occ, Override { fields, version });
             }
@@ -766,6 +767,41 @@ fn rewrite_for(mb: &MailboxData, f: &Fields, organizer: &(String, String)) -> Fi
         f.body = String::new();
     }
     f
+}
+
+/// An occurrence may not move onto or before the day of the previous occurrence, nor
+/// onto or after the day of the next one (`ErrorOccurrenceCrossingBoundary`).
+fn check_boundaries(item: &Item, occ: i64, new_start: Timestamp) -> Result<(), ApiError> {
+    const YEAR: i64 = 400 * 86_400;
+    let slots = occurrence_starts(item, occ.saturating_sub(YEAR), occ.saturating_add(YEAR));
+    let effective = |slot: i64| {
+        item.overrides
+            .get(&slot)
+            .map_or(slot, |o| o.fields.start.as_second())
+    };
+    let day = |secs: i64| {
+        Timestamp::from_second(secs)
+            .map(|t| t.to_zoned(TimeZone::UTC).date())
+            .ok()
+    };
+    let new_day = day(new_start.as_second());
+    let prev = slots
+        .iter()
+        .rev()
+        .find(|s| **s < occ && !item.cancelled.contains(s));
+    let next = slots
+        .iter()
+        .find(|s| **s > occ && !item.cancelled.contains(s));
+    let crossing = prev.is_some_and(|p| new_day <= day(effective(*p)))
+        || next.is_some_and(|n| new_day >= day(effective(*n)));
+    if crossing {
+        return Err(ApiError::new(
+            400,
+            "ErrorOccurrenceCrossingBoundary",
+            "An occurrence can't be moved onto or past the day of an adjacent occurrence.",
+        ));
+    }
+    Ok(())
 }
 
 fn check_times(start: Timestamp, end: Timestamp, all_day: bool) -> Result<(), ApiError> {

@@ -336,6 +336,19 @@ async fn series_expand_in_calendar_view_instances_and_delta() {
     let occ = inst["value"][1]["id"].as_str().unwrap().to_owned();
     assert_eq!(inst["value"][1]["type"], "occurrence");
     assert_eq!(inst["value"][1]["seriesMasterId"], master.as_str());
+    // An occurrence cannot cross the day of its neighbour.
+    let (status, _, body) = env
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/users/{ALICE}/events/{occ}"),
+            Some(
+                json!({"start": {"dateTime": "2031-01-06T12:00:00", "timeZone": "UTC"},
+                        "end": {"dateTime": "2031-01-06T13:00:00", "timeZone": "UTC"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "ErrorOccurrenceCrossingBoundary");
     // instances needs its window.
     assert_eq!(
         env.get(&format!("/users/{ALICE}/events/{master}/instances"))

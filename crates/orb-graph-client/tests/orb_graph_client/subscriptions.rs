@@ -75,8 +75,9 @@ async fn the_subscription_lifecycle() {
     let plain = ring
         .decrypt(&item.encrypted_content().unwrap().unwrap())
         .unwrap();
-    let event: serde_json::Value = serde_json::from_slice(&plain).unwrap();
-    assert_eq!(event["subject"], "Alice Example");
+    let event = orb_graph_client::wire::parse_event_json(&plain).unwrap();
+    assert_eq!(event.subject.as_deref(), Some("Alice Example"));
+    assert!(event.ical_uid.is_some() && !event.is_cancelled);
 
     // Renew onto a new certificate: later notifications use it.
     let pair2 = EncryptionKeyPair::generate("cert-2", &GenerateOptions::default(), now).unwrap();
