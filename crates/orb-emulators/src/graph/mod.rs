@@ -5,14 +5,14 @@
 //! following `reference/graph.md`. Change notifications are delivered to the
 //! subscription's `notificationUrl` after the validation handshake, sealed with the
 //! subscription's certificate and accompanied by `validationTokens` signed with the
-//! emulator's key. Faults (throttling, slow answers, duplicate, reordered or dropped
+//! emulator's key; a failed delivery is retried with backoff. Faults (throttling, slow answers, duplicate, reordered or dropped
 //! notifications, delta token expiry) are injected on demand through [`GraphEmulator`].
 //!
 //! Deliberate simplifications: tokens are opaque random strings (Graph's are JWTs that
 //! clients must not read anyway); `Prefer: outlook.timezone` other than UTC is ignored
-//! (answers are always UTC, Graph's default); a failed notification delivery is recorded
-//! and not retried; `http://` notification URLs are accepted when they point at
-//! loopback (Graph demands https).
+//! (answers are always UTC, Graph's default); failed deliveries are retried a configured
+//! number of times, not for four hours; `http://` notification URLs are accepted when
+//! they point at loopback (Graph demands https).
 
 mod auth;
 mod calendar;
@@ -60,6 +60,10 @@ pub struct GraphEmulatorConfig {
     pub validation_timeout: Duration,
     /// Timeout of one notification delivery.
     pub delivery_timeout: Duration,
+    /// How often a failed delivery (non-2xx or timeout) is retried.
+    pub delivery_retries: u32,
+    /// The first retry's delay; it doubles on each further retry.
+    pub delivery_retry_delay: Duration,
     /// Default page size of event listings (Graph's is 10).
     pub events_page_size: usize,
     /// Default page size of places listings (Graph's is 100).
@@ -77,6 +81,8 @@ impl Default for GraphEmulatorConfig {
             token_lifetime: Duration::from_secs(3599),
             validation_timeout: Duration::from_secs(10),
             delivery_timeout: Duration::from_secs(10),
+            delivery_retries: 2,
+            delivery_retry_delay: Duration::from_millis(20),
             events_page_size: 10,
             places_page_size: 100,
             mailbox_concurrency: 4,
@@ -156,6 +162,21 @@ impl RoomSeed {
             options: RoomOptions::default(),
         }
     }
+}
+
+/// What [`GraphEmulator::seed_example`] created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExampleTenant {
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: String,
+    /// People (organizers, a secretary, the mail sender).
+    pub people: Vec<String>,
+    /// Room mailboxes.
+    pub rooms: Vec<String>,
+    /// The room list all rooms belong to.
+    pub room_list: String,
 }
 
 /// Faults injected on demand.
@@ -505,6 +526,60 @@ impl GraphEmulator {
                 st.access_policy.remove(client_id);
             }
         }
+    }
+
+    /// Seeds a small example tenant (for `orb demo` and tests): an app with exactly
+    /// orb's four permissions, four people and three rooms in one room list.
+    pub fn seed_example(&self) -> ExampleTenant {
+        let tenant = ExampleTenant {
+            client_id: "0f5a7c1e-6b2d-4e8a-9c3f-1d2e3f4a5b6c".into(),
+            client_secret: "demo-client-secret".into(),
+            people: vec![
+                "alice@contoso.example".into(),
+                "bob@contoso.example".into(),
+                "carol.secretary@contoso.example".into(),
+                "facilities@contoso.example".into(),
+            ],
+            rooms: vec![
+                "room-1.01@contoso.example".into(),
+                "room-1.02@contoso.example".into(),
+                "room-2.14@contoso.example".into(),
+            ],
+            room_list: "building-a@contoso.example".into(),
+        };
+        self.register_app(AppRegistration::with_secret(
+            &tenant.client_id,
+            &tenant.client_secret,
+            &[
+                roles::CALENDARS_READ,
+                roles::CALENDARS_READ_WRITE,
+                roles::PLACE_READ_ALL,
+                roles::MAIL_SEND,
+            ],
+        ));
+        for (email, name) in tenant.people.iter().zip([
+            "Alice Andersen",
+            "Bob Bakker",
+            "Carol (secretary)",
+            "Facilities",
+        ]) {
+            self.add_person(email, name);
+        }
+        self.add_room_list(&tenant.room_list, "Building A");
+        for (i, (email, name)) in tenant
+            .rooms
+            .iter()
+            .zip(["Room 1.01", "Room 1.02", "Room 2.14"])
+            .enumerate()
+        {
+            let mut seed = RoomSeed::new(email, name);
+            seed.building = Some("Building A".into());
+            seed.floor = Some(if i < 2 { 1 } else { 2 });
+            seed.capacity = Some([6, 10, 14][i]);
+            seed.room_list = Some(tenant.room_list.clone());
+            self.add_room(seed);
+        }
+        tenant
     }
 
     /// Adds a person's mailbox.

@@ -55,14 +55,26 @@ pub(crate) async fn deliver(mut rx: mpsc::UnboundedReceiver<Job>, shared: Arc<Sh
                 url,
                 body,
             } => {
-                let status = post(&shared, &url, body.clone(), "application/json").await;
-                shared.lock().deliveries.push(DeliveryRecord {
-                    kind,
-                    subscription_id,
-                    url,
-                    status,
-                    body,
-                });
+                // A non-2xx answer or a timeout is retried with exponential backoff, as
+                // Graph does (for hours; here `delivery_retries` times).
+                let mut delay = shared.config.delivery_retry_delay;
+                for attempt in 0..=shared.config.delivery_retries {
+                    let status = post(&shared, &url, body.clone(), "application/json").await;
+                    shared.lock().deliveries.push(DeliveryRecord {
+                        kind,
+                        subscription_id: subscription_id.clone(),
+                        url: url.clone(),
+                        status,
+                        body: body.clone(),
+                    });
+                    if status.is_some_and(|s| (200..300).contains(&s))
+                        || attempt == shared.config.delivery_retries
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2);
+                }
             }
         }
     }

@@ -681,3 +681,82 @@ async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> V
     .await;
     out.into_iter().flatten().collect()
 }
+
+#[tokio::test]
+async fn failed_deliveries_are_retried_with_backoff() {
+    let env = env().await;
+    env.subscribe(None, 120).await;
+    env.hook.set_status(503);
+    env.emu
+        .create_event_as(
+            ALICE,
+            meeting("2031-01-06T09:00:00", "2031-01-06T10:00:00", ROOM),
+        )
+        .unwrap();
+    env.emu.flush_notifications().await;
+    let changes: Vec<Option<u16>> = env
+        .emu
+        .deliveries()
+        .iter()
+        .filter(|d| d.kind == DeliveryKind::Change)
+        .map(|d| d.status)
+        .collect();
+    assert_eq!(
+        changes,
+        [Some(503), Some(503), Some(503)],
+        "one attempt and two retries"
+    );
+    env.hook.set_status(202);
+    env.emu
+        .create_event_as(
+            ALICE,
+            meeting("2031-01-07T09:00:00", "2031-01-07T10:00:00", ROOM),
+        )
+        .unwrap();
+    env.emu.flush_notifications().await;
+    let last = env.emu.deliveries().pop().unwrap();
+    assert_eq!(last.status, Some(202));
+}
+
+#[tokio::test]
+async fn the_example_tenant_is_usable_with_its_credentials() {
+    let emu = GraphEmulator::start(GraphEmulatorConfig::default())
+        .await
+        .unwrap();
+    let tenant = emu.seed_example();
+    let env = Env {
+        hook: WebhookRecorder::start().await.unwrap(),
+        http: http_client(),
+        token: String::new(),
+        emu,
+    };
+    let r = env
+        .http
+        .post(format!("{}/{}/oauth2/v2.0/token", env.emu.login_url(), env.emu.tenant_id()))
+        .body(format!(
+            "client_id={}&client_secret={}&grant_type=client_credentials&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            tenant.client_id, tenant.client_secret
+        ))
+        .send()
+        .await
+        .unwrap();
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let env = Env { token, ..env };
+    let (status, rooms) = env
+        .get(&format!(
+            "/places/{}/microsoft.graph.roomlist/rooms",
+            tenant.room_list
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(rooms["value"].as_array().unwrap().len(), tenant.rooms.len());
+    assert_eq!(
+        env.get(&format!("/users/{}/events", tenant.people[0]))
+            .await
+            .0,
+        200
+    );
+}
