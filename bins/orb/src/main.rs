@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod notification;
+mod state;
 
 /// Keeps meeting-room bookings in sync between Exchange Online (Microsoft Graph) and
 /// TOPdesk Reservations.
@@ -31,6 +32,52 @@ enum Command {
     Notification {
         #[command(subcommand)]
         command: NotificationCommand,
+    },
+    /// Show or rotate the notification-encryption certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Store secrets (Graph client secret, TOPdesk application password) encrypted.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Lists the certificates in the ring: id, state, thumbprint, validity.
+    List {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Generates a new certificate and makes it current. Subscriptions move to it at
+    /// their next renewal; the previous key keeps decrypting until no subscription uses it.
+    Rotate {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// RSA key size: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = 2048)]
+        bits: u32,
+        /// Validity period (humantime, e.g. `90d`).
+        #[arg(long, default_value = "90d")]
+        validity: humantime::Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretsCommand {
+    /// Reads a secret from standard input and stores it encrypted under NAME; refer to it
+    /// in the configuration as `secret:NAME`.
+    Set {
+        /// The secret's name, e.g. `graph-client-secret`.
+        name: String,
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
     },
 }
 
@@ -65,5 +112,19 @@ fn main() -> ExitCode {
         Command::Notification {
             command: NotificationCommand::Decrypt { keys, file },
         } => notification::decrypt_command(&keys, &file),
+        Command::Certs {
+            command: CertsCommand::List { config },
+        } => state::certs_list(&config),
+        Command::Certs {
+            command:
+                CertsCommand::Rotate {
+                    config,
+                    bits,
+                    validity,
+                },
+        } => state::certs_rotate(&config, bits, validity.into()),
+        Command::Secrets {
+            command: SecretsCommand::Set { name, config },
+        } => state::secrets_set(&config, &name),
     }
 }

@@ -8,4 +8,5 @@
 
 mod orb {
     mod notification_decrypt;
+    mod state_commands;
 }

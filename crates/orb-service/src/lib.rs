@@ -6,8 +6,11 @@
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
 pub mod config;
+mod error;
 pub mod intake;
 pub mod metrics;
+pub mod state;
 pub mod webhook;
 
 pub use config::{Config, ConfigError};
+pub use error::Error;

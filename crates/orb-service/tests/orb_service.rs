@@ -9,5 +9,6 @@
 mod orb_service {
     mod config;
     mod intake;
+    mod state;
     mod webhook;
 }
