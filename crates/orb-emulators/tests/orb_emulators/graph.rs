@@ -760,3 +760,63 @@ async fn the_example_tenant_is_usable_with_its_credentials() {
         200
     );
 }
+
+#[tokio::test]
+async fn hostile_requests_get_graph_errors_not_panics() {
+    let env = env().await;
+    let raw = |method: reqwest::Method, path: String, body: &'static str| {
+        let req = env
+            .http
+            .request(method, format!("{}{path}", env.emu.api_url()))
+            .bearer_auth(&env.token)
+            .body(body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let events = format!("/users/{ALICE}/events");
+    for body in [
+        "",
+        "{",
+        "[]",
+        "null",
+        "{\"start\":5}",
+        "{\"start\":{\"dateTime\":\"x\"},\"end\":{}}",
+    ] {
+        let status = raw(reqwest::Method::POST, events.clone(), body).await;
+        assert_eq!(status, 400, "{body:?}");
+    }
+    let bad_recurrence = r#"{"start":{"dateTime":"2031-01-06T09:00:00","timeZone":"UTC"},
+        "end":{"dateTime":"2031-01-06T10:00:00","timeZone":"UTC"},
+        "recurrence":{"pattern":{"type":"weekly","interval":0},"range":{"type":"noEnd","startDate":"2031-01-06"}}}"#;
+    assert_eq!(
+        raw(reqwest::Method::POST, events.clone(), bad_recurrence).await,
+        400
+    );
+    let bad_zone = r#"{"start":{"dateTime":"2031-01-06T09:00:00","timeZone":"Mars Standard Time"},
+        "end":{"dateTime":"2031-01-06T10:00:00","timeZone":"UTC"}}"#;
+    assert_eq!(
+        raw(reqwest::Method::POST, events.clone(), bad_zone).await,
+        400
+    );
+    for path in [
+        format!("/users/{ALICE}/events/nope-occ-12"),
+        format!("/users/{ALICE}/events/%FF%00"),
+        format!("/users/{ALICE}/calendarView?startDateTime=yesterday&endDateTime=x"),
+        format!("/users/{ALICE}/calendarView/delta?$deltatoken=forged"),
+        format!("/users/{ALICE}/events?$skiptoken=forged"),
+        format!("/users/{ALICE}/events?$filter=subject eq 'x'"),
+        "/subscriptions/unknown".to_owned(),
+        "/nothing/here".to_owned(),
+    ] {
+        let status = raw(reqwest::Method::GET, path.clone(), "").await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+    }
+    let status = raw(
+        reqwest::Method::POST,
+        "/subscriptions".into(),
+        r#"{"changeType":"exploded"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Still serving.
+    assert_eq!(env.get("/places/microsoft.graph.room").await.0, 200);
+}
