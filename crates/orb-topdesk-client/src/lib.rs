@@ -8,6 +8,23 @@
 //! It never decides what to sync, never stores anything, never logs or returns request
 //! bodies or credentials, and never lets another crate see a TOPdesk JSON type: callers
 //! get domain types and newtype ids.
+//!
+//! ```no_run
+//! use orb_topdesk_client::{Config, ExternalLinkType, Fiql, PersonLookup, ReservationQuery, TopdeskClient};
+//!
+//! # async fn example() -> Result<(), orb_topdesk_client::Error> {
+//! let link_type = ExternalLinkType::new(4711).expect("non-zero");
+//! let config = Config::new("https://example.topdesk.net/tas/api", "orb-operator", "app-password", link_type);
+//! let client = TopdeskClient::new(config, None)?;
+//! let upcoming = Fiql::eq("externalLinks.type", link_type.to_string())
+//!     .and(Fiql::ge("plannedEndDate", jiff::Timestamp::now()));
+//! let linked = client.list_reservations(&ReservationQuery::new(upcoming)).await?;
+//! if let PersonLookup::Found(person) = client.person_by_email("eva@example.com").await? {
+//!     tracing::info!(count = linked.len(), requester = %person.id, "linked reservations");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod error;
