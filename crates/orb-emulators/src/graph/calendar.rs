@@ -1453,7 +1453,19 @@ mod tests {
             json!({"pattern":{"type":"weekly","interval":2,"daysOfWeek":["monday"],"firstDayOfWeek":"monday"},
                              "range":{"type":"endDate","startDate":"2026-03-02","endDate":"2026-03-31"}}),
         );
-        assert_eq!(expand(&it, s, e).len(), 2);
+        // Mondays 2, 16 and 30 March; not 9 and 23.
+        let got: Vec<String> = expand(&it, s, e)
+            .iter()
+            .map(|i| fmt_utc(i.fields.start))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "2026-03-02T09:00:00.0000000",
+                "2026-03-16T09:00:00.0000000",
+                "2026-03-30T09:00:00.0000000"
+            ]
+        );
         let it = item(
             json!({"pattern":{"type":"relativeMonthly","interval":1,"daysOfWeek":["monday"],"index":"last"},
                              "range":{"type":"noEnd","startDate":"2026-03-02"}}),

@@ -820,3 +820,34 @@ async fn hostile_requests_get_graph_errors_not_panics() {
     // Still serving.
     assert_eq!(env.get("/places/microsoft.graph.room").await.0, 200);
 }
+
+#[tokio::test]
+async fn series_in_a_windows_zone_keep_local_time_across_daylight_saving() {
+    let env = env().await;
+    let body = json!({
+        "subject": "Weekly",
+        "start": {"dateTime": "2031-03-24T09:00:00", "timeZone": "W. Europe Standard Time"},
+        "end": {"dateTime": "2031-03-24T10:00:00", "timeZone": "W. Europe Standard Time"},
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {"type": "numbered", "startDate": "2031-03-24", "numberOfOccurrences": 2},
+        },
+    });
+    env.emu.create_event_as(ALICE, body).unwrap();
+    let view = env.emu.calendar_view(
+        ALICE,
+        "2031-03-01T00:00:00Z".parse().unwrap(),
+        "2031-05-01T00:00:00Z".parse().unwrap(),
+    );
+    let starts: Vec<&str> = view
+        .iter()
+        .map(|e| e["start"]["dateTime"].as_str().unwrap())
+        .collect();
+    // 09:00 CET is 08:00Z; after the switch on 30 March 09:00 CEST is 07:00Z.
+    assert_eq!(
+        starts,
+        ["2031-03-24T08:00:00.0000000", "2031-03-31T07:00:00.0000000"]
+    );
+    assert_eq!(view[0]["start"]["timeZone"], "UTC");
+    assert_eq!(view[0]["originalStartTimeZone"], "W. Europe Standard Time");
+}
