@@ -35,6 +35,8 @@ pub use model::{
     RoomBooking, RoomList, Sensitivity, Subscription, SubscriptionEncryption, WeekIndex, When,
     events_resource,
 };
-pub use permissions::{Operation, Permission, PermissionUse, required_permissions};
+pub use permissions::{
+    Operation, Permission, PermissionUse, render_permissions, required_permissions,
+};
 pub use token::{AccessToken, AssertionStyle, ClientCertificate, Credential, Secret};
 pub use wire::ORB_MATCH_ID_PROPERTY;

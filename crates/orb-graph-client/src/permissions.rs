@@ -269,6 +269,33 @@ pub fn required_permissions(mail_enabled: bool) -> Vec<PermissionUse> {
     uses
 }
 
+/// The permission set as text for `orb permissions`: one block per permission with its
+/// app-role id, then each call that needs it and why.
+pub fn render_permissions(mail_enabled: bool) -> String {
+    let mut out = String::new();
+    for u in required_permissions(mail_enabled) {
+        let scope = if u.permission.is_mailbox_scoped() {
+            "scope it to the managed mailboxes (RBAC for Applications or an application access policy)"
+        } else {
+            "tenant-wide, not mailbox-scoped"
+        };
+        out.push_str(&format!(
+            "{} (application permission, app role {}; {scope})\n",
+            u.permission.name(),
+            u.permission.app_role_id()
+        ));
+        for op in &u.operations {
+            out.push_str(&format!(
+                "  {:<6} {:<52} {}\n",
+                op.method().as_str(),
+                op.path_template(),
+                op.purpose()
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +330,21 @@ mod tests {
                 .iter()
                 .all(|u| u.permission != Permission::MailSend)
         );
+    }
+
+    #[test]
+    fn the_rendering_names_every_permission_and_call() {
+        let text = render_permissions(true);
+        for name in [
+            "Calendars.Read ",
+            "Calendars.ReadWrite ",
+            "Place.Read.All ",
+            "Mail.Send ",
+        ] {
+            assert!(text.contains(name), "{text}");
+        }
+        assert!(text.contains("POST   /users/{sender}/sendMail"));
+        assert!(!render_permissions(false).contains("Mail.Send"));
     }
 
     #[test]
