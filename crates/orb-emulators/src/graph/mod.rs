@@ -761,12 +761,27 @@ impl GraphEmulator {
         }
     }
 
-    /// Moves the emulator's clock forward (subscription and token expiry).
+    /// Moves the emulator's clock forward (subscription and token expiry). Expired
+    /// subscriptions are deleted; those expiring within the hour are sent a
+    /// `reauthorizationRequired` lifecycle notification, as Graph does near expiry.
     pub fn advance_clock(&self, by: Duration) {
         let mut st = self.shared.lock();
         let by = SignedDuration::try_from(by).unwrap_or(SignedDuration::MAX);
         st.clock_offset = st.clock_offset.saturating_add(by);
         st.prune_expired();
+        let soon = st
+            .now()
+            .checked_add(SignedDuration::from_hours(1))
+            .unwrap_or_else(|_| st.now());
+        let expiring: Vec<String> = st
+            .subscriptions
+            .values()
+            .filter(|s| s.expiration <= soon)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in expiring {
+            notify::lifecycle(&self.shared, &st, &id, "reauthorizationRequired");
+        }
     }
 
     /// The emulator's current time.

@@ -551,8 +551,14 @@ async fn lifecycle_notifications_on_demand_and_expiry() {
     assert!(env.emu.subscriptions().is_empty());
     assert!(!env.emu.send_lifecycle(&id, LifecycleEvent::Missed));
 
-    // Expiry: an unrenewed subscription disappears.
-    let (_, sub) = env.subscribe(None, 60).await;
+    // Nearing expiry: reauthorizationRequired arrives; past expiry the subscription is gone.
+    env.emu.flush_notifications().await;
+    env.hook.clear();
+    let (_, sub) = env.subscribe(None, 120).await;
+    env.emu.advance_clock(Duration::from_secs(61 * 60));
+    env.emu.flush_notifications().await;
+    let v: Value = serde_json::from_slice(&env.hook.posts()[0].body).unwrap();
+    assert_eq!(v["value"][0]["lifecycleEvent"], "reauthorizationRequired");
     assert_eq!(env.emu.subscriptions().len(), 1);
     env.emu.advance_clock(Duration::from_secs(3601));
     assert!(env.emu.subscriptions().is_empty());
