@@ -811,6 +811,9 @@ fn http_client(config: &GraphConfig) -> Result<reqwest::Client, Error> {
         // A broken system certificate is skipped, not fatal: the others still work.
         let _ = roots.add(cert);
     }
+    if roots.is_empty() && config.extra_root_certificates.is_empty() {
+        tracing::warn!("no trusted root certificates loaded: https calls to Graph will fail");
+    }
     for der in &config.extra_root_certificates {
         roots
             .add(rustls::pki_types::CertificateDer::from(der.clone()))
