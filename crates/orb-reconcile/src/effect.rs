@@ -7,8 +7,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::ids::{
-    CorrelationId, EmailAddress, GraphEventId, IcalUid, IdempotencyKey, OrbMatchId,
-    RoomMailbox, TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
+    CorrelationId, EmailAddress, GraphEventId, IcalUid, IdempotencyKey, OrbMatchId, RoomMailbox,
+    TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
 };
 use crate::model::{Booking, Fields, ParkReason, Side};
 use crate::state::PersonEntry;

@@ -22,8 +22,8 @@ use crate::ids::{
     TopdeskPersonId, TopdeskReservationId, digest_pair,
 };
 use crate::model::{
-    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight,
-    Op, ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
+    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight, Op,
+    ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
 };
 use crate::observation::{
     ExchangeItem, Failure, Observation, Outcome, Removal, TopdeskItem, Window,
@@ -179,9 +179,7 @@ impl Run<'_> {
             return;
         }
         booking.meta.correlation = self.plan.correlation.clone();
-        self.plan
-            .bookings
-            .insert(booking.match_id.clone(), booking);
+        self.plan.bookings.insert(booking.match_id.clone(), booking);
     }
 
     fn note(&mut self, note: Note) {
@@ -223,8 +221,21 @@ impl Run<'_> {
             return None;
         }
         let content = self.ingest_exchange(item);
-        let Some(id) = self.find_exchange(item, &content) else {
-            return self.new_exchange_booking(item, content);
+        let id = match self.find_exchange(item) {
+            Some(id) => id,
+            None => {
+                let mut pending = self.own_creates_pending(&content);
+                match pending.len() {
+                    0 => return self.new_exchange_booking(item, content),
+                    1 => pending.swap_remove(0),
+                    _ => {
+                        self.note(Note::Ignored {
+                            reason: "awaiting the outcome of orb's own create",
+                        });
+                        return None;
+                    }
+                }
+            }
         };
         let mut b = self.take(&id)?;
         let x = &b.exchange;
@@ -236,10 +247,10 @@ impl Run<'_> {
         if !current && !linkable {
             // A copy orb stopped following shows up again: an echo of orb's own move
             // unless a user changed it after orb let go (then it is a booking again).
-            let revived = !item.cancelled
-                && x.retired
-                    .iter()
-                    .any(|r| retired_matches(r, item) && item.modified_at > r.at);
+            // A key that is neither current nor retired was linked by content to the
+            // wrong create (identical meetings); it is a booking of its own.
+            let retired = x.retired.iter().find(|r| retired_matches(r, item));
+            let revived = retired.is_none_or(|r| !item.cancelled && item.modified_at > r.at);
             self.put(b);
             if revived {
                 return self.new_exchange_booking(item, content);
@@ -284,7 +295,7 @@ impl Run<'_> {
             .then(|| Arc::from(subject))
     }
 
-    fn find_exchange(&self, item: &ExchangeItem, content: &Content) -> Option<OrbMatchId> {
+    fn find_exchange(&self, item: &ExchangeItem) -> Option<OrbMatchId> {
         let in_plan = self.plan.bookings.values().find(|b| {
             let x = &b.exchange;
             x.room_copy.as_ref() == Some(&item.event_id)
@@ -304,28 +315,42 @@ impl Run<'_> {
         }
         // orb's extended property, when the service could read it on the room copy.
         if let Some(id) = &item.orb_match_id
-            && self.booking(id).is_some() {
-                return Some(id.clone());
-            }
-        // A create of ours in flight whose result already shows up in the room calendar
-        // (the notification beat the HTTP response): recognise it by its content.
-        let pending = self
+            && self.booking(id).is_some()
+        {
+            return Some(id.clone());
+        }
+        None
+    }
+
+    /// Creates of orb's own in flight whose result would look like `content`: the room
+    /// copy's notification may beat the create's HTTP response. A single candidate is
+    /// linked at once; several identical ones wait for their outcomes (which bring the
+    /// `iCalUId`) and the next pass.
+    fn own_creates_pending(&self, content: &Content) -> Vec<OrbMatchId> {
+        let mut ids: Vec<OrbMatchId> = self
             .plan
             .bookings
             .keys()
             .chain(self.state.pending_exchange_creates())
-            .find(|id| {
+            .filter(|id| {
                 self.booking(id).is_some_and(|b| {
                     b.exchange.ical_uid.is_none()
                         && b.exchange.in_flight.as_ref().is_some_and(|f| {
                             f.op == Op::Create && f.target.as_ref() == Some(content)
                         })
                 })
-            });
-        pending.cloned()
+            })
+            .cloned()
+            .collect();
+        ids.dedup();
+        ids
     }
 
-    fn new_exchange_booking(&mut self, item: &ExchangeItem, content: Content) -> Option<OrbMatchId> {
+    fn new_exchange_booking(
+        &mut self,
+        item: &ExchangeItem,
+        content: Content,
+    ) -> Option<OrbMatchId> {
         if item.cancelled {
             self.note(Note::Ignored {
                 reason: "cancelled item orb never knew",
@@ -507,7 +532,9 @@ impl Run<'_> {
         let in_scope = |b: &Booking| {
             b.exchange.room.as_ref() == Some(room)
                 && match master {
-                    Some(m) => matches!(&b.appointment, Appointment::ExchangeOccurrence { master, .. } if master == m),
+                    Some(m) => {
+                        matches!(&b.appointment, Appointment::ExchangeOccurrence { master, .. } if master == m)
+                    }
                     None => true,
                 }
         };
@@ -575,7 +602,9 @@ impl Run<'_> {
             );
         }
         for id in missing {
-            let Some(mut b) = self.take(&id) else { continue };
+            let Some(mut b) = self.take(&id) else {
+                continue;
+            };
             if held {
                 b.status = BookingStatus::HeldRemoval { side };
             } else {
@@ -785,15 +814,24 @@ impl Run<'_> {
         };
         let target = self.projection(b, side);
         let link = match side {
-            Side::Exchange => (&mut b.exchange.base, &mut b.exchange.modified_at, &b.exchange.in_flight),
-            Side::Topdesk => (&mut b.topdesk.base, &mut b.topdesk.modified_at, &b.topdesk.in_flight),
+            Side::Exchange => (
+                &mut b.exchange.base,
+                &mut b.exchange.modified_at,
+                &b.exchange.in_flight,
+            ),
+            Side::Topdesk => (
+                &mut b.topdesk.base,
+                &mut b.topdesk.modified_at,
+                &b.topdesk.in_flight,
+            ),
         };
         let (base, seen_at, in_flight) = link;
         if let (Some(seen), Some(at)) = (*seen_at, modified_at)
-            && at < seen {
-                self.note(Note::Stale { match_id: id, side });
-                return;
-            }
+            && at < seen
+        {
+            self.note(Note::Stale { match_id: id, side });
+            return;
+        }
         if modified_at.is_some() {
             *seen_at = modified_at;
         }
@@ -806,7 +844,9 @@ impl Run<'_> {
             return;
         }
         // Without a previous view, the side was made from orb's projection.
-        let previous = base.replace(observed.clone()).unwrap_or_else(|| target.clone());
+        let previous = base
+            .replace(observed.clone())
+            .unwrap_or_else(|| target.clone());
         if b.desired.cancelled {
             if observed.cancelled {
                 self.note(Note::Echo { match_id: id, side });
@@ -904,9 +944,9 @@ impl Run<'_> {
             Side::Topdesk => {
                 c.attendees = Arc::from([]);
                 c.organizer = match self.requester(b) {
-                    Requester::Ready(email, _) | Requester::LookUp(email) | Requester::Wait(email) => {
-                        email
-                    }
+                    Requester::Ready(email, _)
+                    | Requester::LookUp(email)
+                    | Requester::Wait(email) => email,
                 };
             }
         }
@@ -920,7 +960,9 @@ impl Run<'_> {
         let wanted = match self.cfg.delegates.get(&d.organizer) {
             None | Some(DelegateRule::Organizer) => &d.organizer,
             Some(DelegateRule::Principal(principal)) => principal,
-            Some(DelegateRule::FirstRequiredAttendee) => d.attendees.first().unwrap_or(&d.organizer),
+            Some(DelegateRule::FirstRequiredAttendee) => {
+                d.attendees.first().unwrap_or(&d.organizer)
+            }
         };
         let candidates = std::iter::once(wanted).chain(
             self.cfg
@@ -934,7 +976,9 @@ impl Run<'_> {
                     return Requester::Ready(email.clone(), Some(person.clone()));
                 }
                 Some(PersonEntry::NotFound) => {}
-                Some(PersonEntry::Pending(since)) if self.now < *since + self.cfg.in_flight_timeout => {
+                Some(PersonEntry::Pending(since))
+                    if self.now < *since + self.cfg.in_flight_timeout =>
+                {
                     return Requester::Wait(email.clone());
                 }
                 Some(PersonEntry::Pending(_)) | None => return Requester::LookUp(email.clone()),
@@ -972,11 +1016,16 @@ impl Run<'_> {
             Side::Topdesk => &mut b.topdesk.in_flight,
         };
         if let Some(f) = in_flight {
-            if self.now < f.since + self.cfg.in_flight_timeout {
-                return;
+            if self.now >= f.since + self.cfg.in_flight_timeout {
+                // The outcome never came: execute the very same effect again (same id,
+                // same idempotency key, same content), so whichever execution answers
+                // is accepted and describes what the side holds.
+                f.since = self.now;
+                let effect = f.effect.clone();
+                let match_id = b.match_id.clone();
+                self.emit(Some(&match_id), effect);
             }
-            // The outcome never came: issue the write again (creates are idempotent).
-            *in_flight = None;
+            return;
         }
         match side {
             Side::Topdesk => self.drive_topdesk(b),
@@ -984,14 +1033,29 @@ impl Run<'_> {
         }
     }
 
-    fn issue(&mut self, b: &mut Booking, side: Side, op: Op, target: Option<Content>) -> EffectId {
+    /// Issues a write: records it as in flight on `side` and emits it.
+    fn issue(
+        &mut self,
+        b: &mut Booking,
+        side: Side,
+        op: Op,
+        target: Option<Content>,
+        build: impl FnOnce(EffectId) -> EffectKind,
+    ) {
         let seq = b.next_seq;
         b.next_seq += 1;
+        let effect = build(EffectId {
+            match_id: b.match_id.clone(),
+            side,
+            seq,
+        });
+        self.emit(Some(&b.match_id), effect.clone());
         let flight = Some(InFlight {
             seq,
             op,
             target,
             since: self.now,
+            effect,
         });
         match side {
             Side::Exchange => {
@@ -1003,11 +1067,6 @@ impl Run<'_> {
                 b.topdesk.status = SideStatus::Writing;
             }
         }
-        EffectId {
-            match_id: b.match_id.clone(),
-            side,
-            seq,
-        }
     }
 
     fn drive_topdesk(&mut self, b: &mut Booking) {
@@ -1015,8 +1074,9 @@ impl Run<'_> {
         let base_cancelled = b.topdesk.base.as_ref().is_some_and(|c| c.cancelled);
         if b.desired.cancelled {
             if let (Some(id), false) = (b.topdesk.reservation.clone(), base_cancelled) {
-                let effect = self.issue(b, Side::Topdesk, Op::Cancel, None);
-                self.emit(Some(&b.match_id), EffectKind::CancelReservation { effect, id });
+                self.issue(b, Side::Topdesk, Op::Cancel, None, |effect| {
+                    EffectKind::CancelReservation { effect, id }
+                });
             }
             return;
         }
@@ -1026,7 +1086,12 @@ impl Run<'_> {
                 self.plan
                     .persons
                     .insert(email.clone(), PersonEntry::Pending(self.now));
-                self.emit(None, EffectKind::LookUpPerson { email: email.clone() });
+                self.emit(
+                    None,
+                    EffectKind::LookUpPerson {
+                        email: email.clone(),
+                    },
+                );
                 b.awaiting_person = Some(email);
                 return;
             }
@@ -1061,27 +1126,23 @@ impl Run<'_> {
         let match_id = b.match_id.clone();
         match b.topdesk.reservation.clone() {
             Some(id) => {
-                let effect = self.issue(b, Side::Topdesk, Op::Update, Some(target));
-                self.emit(
-                    Some(&match_id),
+                self.issue(b, Side::Topdesk, Op::Update, Some(target), |effect| {
                     EffectKind::UpdateReservation {
                         effect,
                         id,
                         reservation,
-                    },
-                );
+                    }
+                });
             }
             None => {
                 let key = IdempotencyKey::derive(&match_id, Side::Topdesk, b.topdesk.generation);
-                let effect = self.issue(b, Side::Topdesk, Op::Create, Some(target));
-                self.emit(
-                    Some(&match_id),
+                self.issue(b, Side::Topdesk, Op::Create, Some(target), |effect| {
                     EffectKind::CreateReservation {
                         effect,
                         key,
                         reservation,
-                    },
-                );
+                    }
+                });
             }
         }
     }
@@ -1105,7 +1166,10 @@ impl Run<'_> {
             .calendar
             .clone()
             .unwrap_or_else(|| self.wanted_calendar(b));
-        let in_room = x.room.as_ref().is_some_and(|r| r.as_str() == calendar.as_str());
+        let in_room = x
+            .room
+            .as_ref()
+            .is_some_and(|r| r.as_str() == calendar.as_str());
         EventTarget {
             event: x
                 .event
@@ -1124,20 +1188,31 @@ impl Run<'_> {
         if b.desired.cancelled {
             if exists && !base_cancelled {
                 let target = self.exchange_target(b);
-                let effect = self.issue(b, Side::Exchange, Op::Cancel, None);
-                self.emit(Some(&match_id), EffectKind::CancelEvent { effect, target });
+                self.issue(b, Side::Exchange, Op::Cancel, None, |effect| {
+                    EffectKind::CancelEvent { effect, target }
+                });
             }
             return;
         }
-        let calendar = self.wanted_calendar(b);
+        let mut calendar = self.wanted_calendar(b);
+        if !exists
+            && b.exchange.orb_created
+            && let Some(previous) = &b.exchange.calendar
+        {
+            // A create was issued before and its outcome never came: repeat it in
+            // the same calendar (that is where its transactionId deduplicates); a
+            // changed organizer is handled by relocating once it is known.
+            calendar = previous.clone();
+        }
         if exists && b.exchange.calendar.as_ref().is_some_and(|c| c != &calendar) {
             // Organizer changed: leave the old organizer's calendar first; the create in
             // the new one follows when the cancel succeeded. The old copy's echoes are
             // recognised from now on.
             let target = self.exchange_target(b);
             self.retire_copy(b);
-            let effect = self.issue(b, Side::Exchange, Op::Relocate, None);
-            self.emit(Some(&match_id), EffectKind::CancelEvent { effect, target });
+            self.issue(b, Side::Exchange, Op::Relocate, None, |effect| {
+                EffectKind::CancelEvent { effect, target }
+            });
             return;
         }
         let target = self.projection(b, Side::Exchange);
@@ -1166,15 +1241,13 @@ impl Run<'_> {
                 self.retire_copy(b);
                 b.exchange.room = Some(target.room.clone());
             }
-            let effect = self.issue(b, Side::Exchange, Op::Update, Some(target));
-            self.emit(
-                Some(&match_id),
+            self.issue(b, Side::Exchange, Op::Update, Some(target), |effect| {
                 EffectKind::UpdateEvent {
                     effect,
                     target: event_target,
                     event,
-                },
-            );
+                }
+            });
         } else {
             event.subject = Some(
                 target
@@ -1186,16 +1259,14 @@ impl Run<'_> {
             b.exchange.calendar = Some(calendar.clone());
             b.exchange.orb_created = true;
             b.exchange.room = Some(target.room.clone());
-            let effect = self.issue(b, Side::Exchange, Op::Create, Some(target));
-            self.emit(
-                Some(&match_id),
+            self.issue(b, Side::Exchange, Op::Create, Some(target), |effect| {
                 EffectKind::CreateEvent {
                     effect,
                     key,
                     calendar,
                     event,
-                },
-            );
+                }
+            });
         }
     }
 
@@ -1260,7 +1331,9 @@ impl Run<'_> {
                             t.modified_at = Some(*modified_at);
                         }
                     }
-                    Outcome::Cancelled | Outcome::Event { .. } => mark_cancelled(&mut t.base),
+                    Outcome::Cancelled | Outcome::Event { .. } => {
+                        mark_cancelled(&mut t.base, &b.desired);
+                    }
                 }
             }
             Side::Exchange => {
@@ -1278,11 +1351,19 @@ impl Run<'_> {
                         x.orb_created = true;
                         x.generation += 1;
                     }
-                    (_, Outcome::Event {
-                        event,
-                        ical_uid,
-                        modified_at,
-                    }) => {
+                    (
+                        _,
+                        Outcome::Event {
+                            event,
+                            ical_uid,
+                            modified_at,
+                        },
+                    ) => {
+                        if x.ical_uid.as_ref().is_some_and(|linked| linked != ical_uid) {
+                            // The copy linked by content belonged to someone else's
+                            // identical meeting; the right copy is found by its iCalUId.
+                            x.room_copy = None;
+                        }
                         x.event = Some(event.clone());
                         x.ical_uid = Some(ical_uid.clone());
                         if x.modified_at.is_none_or(|seen| *modified_at >= seen) {
@@ -1291,7 +1372,7 @@ impl Run<'_> {
                         }
                     }
                     (_, Outcome::Cancelled | Outcome::Reservation { .. }) => {
-                        mark_cancelled(&mut x.base);
+                        mark_cancelled(&mut x.base, &b.desired);
                     }
                 }
             }
@@ -1361,16 +1442,16 @@ impl Run<'_> {
                 if side == Side::Topdesk
                     && let (Some(room), Some(copy)) =
                         (b.exchange.room.clone(), b.exchange.room_copy.clone())
-                    {
-                        self.emit(
-                            Some(&match_id),
-                            EffectKind::DeclineEvent {
-                                room,
-                                room_copy: copy,
-                                reason: reason.clone(),
-                            },
-                        );
-                    }
+                {
+                    self.emit(
+                        Some(&match_id),
+                        EffectKind::DeclineEvent {
+                            room,
+                            room_copy: copy,
+                            reason: reason.clone(),
+                        },
+                    );
+                }
                 if self.cfg.mail_enabled {
                     self.emit(
                         Some(&match_id),
@@ -1440,11 +1521,10 @@ impl Run<'_> {
             let waiting = self
                 .booking(&id)
                 .is_some_and(|b| b.awaiting_person.as_ref() == Some(email));
-            if waiting
-                && let Some(mut b) = self.take(&id) {
-                    self.drive(&mut b);
-                    self.put(b);
-                }
+            if waiting && let Some(mut b) = self.take(&id) {
+                self.drive(&mut b);
+                self.put(b);
+            }
         }
     }
 
@@ -1461,11 +1541,10 @@ impl Run<'_> {
                         matches!(self.person(email), Some(PersonEntry::Pending(since)) if now >= *since + timeout)
                     })
             });
-            if due
-                && let Some(mut b) = self.take(&id) {
-                    self.drive(&mut b);
-                    self.put(b);
-                }
+            if due && let Some(mut b) = self.take(&id) {
+                self.drive(&mut b);
+                self.put(b);
+            }
         }
     }
 
@@ -1510,10 +1589,9 @@ fn retired_matches(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
         || (retired.room == item.room && retired.ical_uid.as_ref() == Some(&item.ical_uid))
 }
 
-fn mark_cancelled(base: &mut Option<Content>) {
-    if let Some(content) = base {
-        content.cancelled = true;
-    }
+/// The side's item is cancelled: its view becomes cancelled, whatever was known of it.
+fn mark_cancelled(base: &mut Option<Content>, desired: &Content) {
+    base.get_or_insert_with(|| desired.clone()).cancelled = true;
 }
 
 fn empty_topdesk_link() -> TopdeskLink {

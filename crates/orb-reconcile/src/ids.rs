@@ -155,7 +155,11 @@ impl OrbMatchId {
 
     /// The match id of a booking first seen as room copy `event_id`, used when
     /// [`OrbMatchId::for_exchange`] is taken by a booking that moved away from the room.
-    pub fn for_exchange_copy(room: &RoomMailbox, ical_uid: &IcalUid, event_id: &GraphEventId) -> Self {
+    pub fn for_exchange_copy(
+        room: &RoomMailbox,
+        ical_uid: &IcalUid,
+        event_id: &GraphEventId,
+    ) -> Self {
         Self(Arc::from(format!(
             "x-{}",
             digest(&[room.as_str(), ical_uid.as_str(), event_id.as_str()])

@@ -36,16 +36,15 @@ pub use effect::{
 };
 pub use engine::Engine;
 pub use ids::{
-    CorrelationId, EmailAddress, GraphEventId, IcalUid, IdempotencyKey, OrbMatchId,
-    RoomMailbox, TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
+    CorrelationId, EmailAddress, GraphEventId, IcalUid, IdempotencyKey, OrbMatchId, RoomMailbox,
+    TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
 };
 pub use model::{
-    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight,
-    Op, ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
+    Appointment, Booking, BookingStatus, Bookkeeping, Content, ExchangeLink, Fields, InFlight, Op,
+    ParkReason, RetiredCopy, Side, SideStatus, TopdeskLink,
 };
 pub use observation::{
-    ExchangeItem, Failure, Observation, Outcome, Removal, SeriesOccurrence, TopdeskItem,
-    Window,
+    ExchangeItem, Failure, Observation, Outcome, Removal, SeriesOccurrence, TopdeskItem, Window,
 };
 pub use state::{PersonEntry, State};
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::ids::{
-    CorrelationId, EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox,
-    TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
+    CorrelationId, EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, TopdeskPersonId,
+    TopdeskReservationId, TopdeskSeriesId,
 };
 
 /// One of the two systems orb keeps in agreement.
@@ -266,8 +266,10 @@ pub struct InFlight {
     pub op: Op,
     /// What the side will show once it succeeded (`None` for cancels).
     pub target: Option<Content>,
-    /// When it was issued.
+    /// When it was issued (or last re-issued).
     pub since: Timestamp,
+    /// The effect as issued; re-issued unchanged when its outcome does not come.
+    pub effect: crate::EffectKind,
 }
 
 /// A room copy orb stopped following (room moved, organizer changed). Observations of it

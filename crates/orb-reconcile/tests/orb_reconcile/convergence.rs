@@ -1,1 +1,226 @@
+//! Convergence properties: random interleavings of user changes on both sides, with
+//! notifications delivered out of order, duplicated or lost, and writes failing. After a
+//! full pass (the recovery path for anything lost) both sides hold the same bookings,
+//! none twice, and the engine has nothing left to do.
 
+use jiff::SignedDuration;
+use orb_reconcile::{
+    Config, ConflictPolicy, MassCancelGuard, Observation, RetryPolicy, TopdeskPersonId,
+};
+use proptest::prelude::*;
+
+use crate::world::{World, config, email, location, room, ts};
+
+const ORGANIZERS: [&str; 3] = ["ann", "bob", "carol"];
+const REQUESTERS: [&str; 2] = ["ann", "bob"];
+const ROOMS: [&str; 3] = ["a", "b", "z"];
+
+#[derive(Clone, Debug)]
+enum Step {
+    ExchangeBook { who: u8, room: u8, slot: u8 },
+    ExchangeMove { pick: u8, slot: u8 },
+    ExchangeRoom { pick: u8, room: u8 },
+    ExchangeCancel { pick: u8 },
+    TopdeskBook { who: u8, room: u8, slot: u8 },
+    TopdeskMove { pick: u8, slot: u8 },
+    TopdeskRoom { pick: u8, room: u8 },
+    TopdeskRequester { pick: u8, who: u8 },
+    TopdeskCancel { pick: u8 },
+    Deliver { pick: u8 },
+    Duplicate { pick: u8 },
+    Lose { pick: u8 },
+    FailNextWrite,
+    Wait,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let b = any::<u8>;
+    prop_oneof![
+        2 => (b(), b(), b()).prop_map(|(who, room, slot)| Step::ExchangeBook { who, room, slot }),
+        1 => (b(), b()).prop_map(|(pick, slot)| Step::ExchangeMove { pick, slot }),
+        1 => (b(), b()).prop_map(|(pick, room)| Step::ExchangeRoom { pick, room }),
+        1 => b().prop_map(|pick| Step::ExchangeCancel { pick }),
+        2 => (b(), b(), b()).prop_map(|(who, room, slot)| Step::TopdeskBook { who, room, slot }),
+        1 => (b(), b()).prop_map(|(pick, slot)| Step::TopdeskMove { pick, slot }),
+        1 => (b(), b()).prop_map(|(pick, room)| Step::TopdeskRoom { pick, room }),
+        1 => (b(), b()).prop_map(|(pick, who)| Step::TopdeskRequester { pick, who }),
+        1 => b().prop_map(|pick| Step::TopdeskCancel { pick }),
+        8 => b().prop_map(|pick| Step::Deliver { pick }),
+        1 => b().prop_map(|pick| Step::Duplicate { pick }),
+        1 => b().prop_map(|pick| Step::Lose { pick }),
+        1 => Just(Step::FailNextWrite),
+        1 => Just(Step::Wait),
+    ]
+}
+
+fn slot_start(slot: u8) -> String {
+    let day = 3 + u32::from(slot % 4);
+    let hour = 8 + u32::from(slot / 4 % 8);
+    format!("2026-03-{day:02}T{hour:02}:00:00Z")
+}
+
+fn pick<T>(items: &[T], live: impl Fn(&T) -> bool, n: u8) -> Option<usize> {
+    let live: Vec<usize> = (0..items.len()).filter(|&i| live(&items[i])).collect();
+    (!live.is_empty()).then(|| live[usize::from(n) % live.len()])
+}
+
+fn chaos_config(policy: ConflictPolicy) -> Config {
+    let mut cfg = config();
+    cfg.conflict_policy = policy;
+    // The guard would (rightly) hold removals after heavy random losses; it has its own
+    // scenario test.
+    cfg.mass_cancel = MassCancelGuard {
+        max_share_percent: 100,
+        min_bookings: usize::MAX,
+    };
+    cfg.retry = RetryPolicy {
+        max_attempts: 1000,
+        ..RetryPolicy::default()
+    };
+    cfg
+}
+
+fn run(policy: ConflictPolicy, steps: &[Step]) {
+    let mut w = World::new(chaos_config(policy));
+    w.tracing = true;
+    for step in steps {
+        apply(&mut w, step);
+    }
+    // Recovery: failures stop, everything queued is delivered, then full passes repair
+    // what was lost.
+    w.failures.clear();
+    w.settle();
+    w.full_pass();
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+}
+
+fn apply(w: &mut World, step: &Step) {
+    match *step {
+        Step::ExchangeBook { who, room: r, slot } => {
+            let who = ORGANIZERS[usize::from(who) % ORGANIZERS.len()];
+            let r = ROOMS[usize::from(r) % ROOMS.len()];
+            w.user_books_exchange(who, r, &slot_start(slot), 30, "Meeting");
+        }
+        Step::ExchangeMove { pick: n, slot } => {
+            if let Some(i) = pick(&w.meetings, |m| !m.cancelled, n) {
+                let start = ts(&slot_start(slot));
+                w.user_edits_exchange(i, |m| {
+                    m.start = start;
+                    m.end = start + SignedDuration::from_mins(45);
+                });
+            }
+        }
+        Step::ExchangeRoom { pick: n, room: r } => {
+            if let Some(i) = pick(&w.meetings, |m| !m.cancelled, n) {
+                let target = room(ROOMS[usize::from(r) % ROOMS.len()]);
+                w.user_edits_exchange(i, |m| m.room = target);
+            }
+        }
+        Step::ExchangeCancel { pick: n } => {
+            if let Some(i) = pick(&w.meetings, |m| !m.cancelled, n) {
+                w.user_edits_exchange(i, |m| m.cancelled = true);
+            }
+        }
+        Step::TopdeskBook { who, room: r, slot } => {
+            let who = REQUESTERS[usize::from(who) % REQUESTERS.len()];
+            let r = ROOMS[usize::from(r) % ROOMS.len()];
+            w.user_books_topdesk(who, r, &slot_start(slot), 60, "Reservation");
+        }
+        Step::TopdeskMove { pick: n, slot } => {
+            if let Some(i) = pick(&w.reservations, |r| !r.cancelled, n) {
+                let start = ts(&slot_start(slot));
+                w.user_edits_topdesk(i, |r| {
+                    r.start = start;
+                    r.end = start + SignedDuration::from_mins(90);
+                });
+            }
+        }
+        Step::TopdeskRoom { pick: n, room: r } => {
+            if let Some(i) = pick(&w.reservations, |r| !r.cancelled, n) {
+                let target = location(ROOMS[usize::from(r) % ROOMS.len()]);
+                w.user_edits_topdesk(i, |r| r.location = target);
+            }
+        }
+        Step::TopdeskRequester { pick: n, who } => {
+            if let Some(i) = pick(&w.reservations, |r| !r.cancelled, n) {
+                let who = REQUESTERS[usize::from(who) % REQUESTERS.len()];
+                let person = TopdeskPersonId::new(format!("p-{who}")).unwrap();
+                w.user_edits_topdesk(i, |r| r.requester = Some(person));
+            }
+        }
+        Step::TopdeskCancel { pick: n } => {
+            if let Some(i) = pick(&w.reservations, |r| !r.cancelled, n) {
+                w.user_edits_topdesk(i, |r| r.cancelled = true);
+            }
+        }
+        Step::Deliver { pick: n } => {
+            if !w.inbox.is_empty() {
+                let i = usize::from(n) % w.inbox.len();
+                if let Some(observation) = w.inbox.remove(i) {
+                    w.inbox.push_front(observation);
+                    w.deliver();
+                }
+            }
+        }
+        Step::Duplicate { pick: n } => {
+            if !w.inbox.is_empty() {
+                let i = usize::from(n) % w.inbox.len();
+                let copy = w.inbox[i].clone();
+                w.inbox.push_back(copy);
+            }
+        }
+        Step::Lose { pick: n } => {
+            // Notifications and poll results can be lost; effect outcomes cannot (the
+            // service records them durably before acting on them).
+            if !w.inbox.is_empty() {
+                let i = usize::from(n) % w.inbox.len();
+                let lossy = matches!(
+                    w.inbox[i],
+                    Observation::ExchangeChanged(_)
+                        | Observation::ExchangeRemoved { .. }
+                        | Observation::TopdeskChanged(_)
+                );
+                if lossy {
+                    w.inbox.remove(i);
+                }
+            }
+        }
+        Step::FailNextWrite => w.failures.push_back(true),
+        Step::Wait => {
+            w.now += SignedDuration::from_mins(5);
+            let due: Vec<_> = w.timers.iter().copied().filter(|t| *t <= w.now).collect();
+            for t in due {
+                w.timers.remove(&t);
+            }
+            w.observe(&Observation::Tick);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn both_sides_converge_exchange_wins(steps in proptest::collection::vec(step(), 1..60)) {
+        run(ConflictPolicy::ExchangeWins, &steps);
+    }
+
+    #[test]
+    fn both_sides_converge_topdesk_wins(steps in proptest::collection::vec(step(), 1..60)) {
+        run(ConflictPolicy::TopdeskWins, &steps);
+    }
+
+    #[test]
+    fn both_sides_converge_latest_wins(steps in proptest::collection::vec(step(), 1..60)) {
+        run(ConflictPolicy::LatestWins, &steps);
+    }
+}
+
+#[test]
+fn unused_helpers_are_exercised() {
+    // Keeps the shared helpers honest for the property's fixed rooms.
+    assert_eq!(room("a").as_str(), "room-a@example.com");
+    assert_eq!(email("ann").as_str(), "ann@example.com");
+}

@@ -4,8 +4,8 @@
 use expect_test::{Expect, expect};
 use jiff::SignedDuration;
 use orb_reconcile::{
-    ConflictPolicy, DelegateRule, Engine, GraphEventId, Jitter, Observation, Removal,
-    RetryPolicy, SeriesOccurrence, State, SyncMode, TopdeskSeriesId, Window,
+    ConflictPolicy, DelegateRule, Engine, GraphEventId, Jitter, Observation, Removal, RetryPolicy,
+    SeriesOccurrence, State, SyncMode, TopdeskSeriesId, Window,
 };
 
 use crate::world::{World, config, email, location, room, ts};
@@ -43,7 +43,9 @@ fn exchange_booking_creates_reservation() {
     let mut w = World::new(config());
     w.trace_bookings = true;
     w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person ann@example.com
@@ -58,7 +60,8 @@ fn exchange_booking_creates_reservation() {
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
         -- succeeded #1 on topdesk
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -69,14 +72,17 @@ fn exchange_reschedule_and_subject_update_reservation() {
         m.end = ts("2026-03-03T11:30:00Z");
         m.subject = Some("Planning (moved)".into());
     });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note changed x-38b6dc8949ac906f52d3 on exchange: time,subject
         effect #2 update reservation res-2 [loc-a 2026-03-03T10:00:00Z..2026-03-03T11:30:00Z requester=p-ann(ann@example.com) subject="Planning (moved)"]
         -- topdesk changed res-2
         note echo x-38b6dc8949ac906f52d3 on topdesk
         -- succeeded #2 on topdesk
-    "#]]);
+    "#]],
+    );
     expect![[r#"
         x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T10:00:00Z..2026-03-03T11:30:00Z by ann@example.com "Planning (moved)" | cx=1 by=exchange orig=ann@example.com fail=0 retry=0
     "#]].assert_eq(&w.booking_line("a", "2026-03-03T10:00:00Z"));
@@ -86,31 +92,39 @@ fn exchange_reschedule_and_subject_update_reservation() {
 fn exchange_attendee_change_is_stored_not_written() {
     let (mut w, i) = with_exchange_booking();
     w.user_edits_exchange(i, |m| m.attendees = vec![email("bob")]);
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note changed x-38b6dc8949ac906f52d3 on exchange: attendees
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn exchange_cancel_cancels_reservation() {
     let (mut w, i) = with_exchange_booking();
     w.user_edits_exchange(i, |m| m.cancelled = true);
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange removed copy-1 in room-a@example.com
         note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
         effect #2 cancel reservation res-2
         -- topdesk changed res-2
         note echo x-38b6dc8949ac906f52d3 on topdesk
         -- succeeded #2 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn exchange_room_change_cancels_old_and_creates_new() {
     let (mut w, i) = with_exchange_booking();
     w.user_edits_exchange(i, |m| m.room = room("b"));
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange removed copy-1 in room-a@example.com
         note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
         effect #2 cancel reservation res-2
@@ -123,14 +137,17 @@ fn exchange_room_change_cancels_old_and_creates_new() {
         -- topdesk changed res-4
         note echo x-8526043eefe06494cc0f on topdesk
         -- succeeded #1 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn exchange_move_to_unmanaged_room_cancels() {
     let (mut w, i) = with_exchange_booking();
     w.user_edits_exchange(i, |m| m.room = room("z"));
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange removed copy-1 in room-a@example.com
         note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
         effect #2 cancel reservation res-2
@@ -139,14 +156,17 @@ fn exchange_move_to_unmanaged_room_cancels() {
         -- topdesk changed res-2
         note echo x-38b6dc8949ac906f52d3 on topdesk
         -- succeeded #2 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn unknown_organizer_falls_back_to_default_requester() {
     let mut w = World::new(config());
     w.user_books_exchange("carol", "a", "2026-03-03T09:00:00Z", 60, "Visit");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person carol@example.com
@@ -157,7 +177,8 @@ fn unknown_organizer_falls_back_to_default_requester() {
         -- topdesk changed res-2
         note echo x-38b6dc8949ac906f52d3 on topdesk
         -- succeeded #1 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -166,7 +187,9 @@ fn without_any_person_the_booking_is_still_written() {
     cfg.default_requester = None;
     let mut w = World::new(cfg);
     w.user_books_exchange("carol", "b", "2026-03-03T09:00:00Z", 60, "Visit");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-b@example.com
         note new x-8526043eefe06494cc0f from exchange
         effect look up person carol@example.com
@@ -175,7 +198,8 @@ fn without_any_person_the_booking_is_still_written() {
         -- topdesk changed res-2
         note echo x-8526043eefe06494cc0f on topdesk
         -- succeeded #1 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -192,7 +216,8 @@ fn unmanaged_room_and_horizon_are_ignored() {
         note ignored: booking lies beyond the horizon
         -- exchange changed copy-3 in room-a@example.com
         note ignored: booking lies in the past
-    "#]].assert_eq(&w.take_trace());
+    "#]]
+    .assert_eq(&w.take_trace());
     assert_eq!(w.state.bookings().count(), 0);
 }
 
@@ -203,7 +228,9 @@ fn topdesk_booking_creates_event_in_requester_calendar() {
     let mut w = World::new(config());
     w.trace_bookings = true;
     w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note new t-b524f07bc3b84e584769 from topdesk
         effect look up person bob@example.com
@@ -218,7 +245,8 @@ fn topdesk_booking_creates_event_in_requester_calendar() {
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
         -- succeeded #1 on exchange
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -229,7 +257,9 @@ fn topdesk_booking_in_room_only_mode_writes_room_calendar() {
     let i = w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
     w.settle();
     w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note new t-b524f07bc3b84e584769 from topdesk
         effect look up person bob@example.com
@@ -242,7 +272,8 @@ fn topdesk_booking_in_room_only_mode_writes_room_calendar() {
         note changed t-b524f07bc3b84e584769 on topdesk: organizer
         effect look up person ann@example.com
         -- person resolved ann@example.com
-    "#]]);
+    "#]],
+    );
 }
 
 fn w_person(name: &str) -> Option<orb_reconcile::TopdeskPersonId> {
@@ -257,7 +288,9 @@ fn topdesk_reschedule_and_room_move_update_the_event() {
         r.start = ts("2026-03-04T14:00:00Z");
         r.end = ts("2026-03-04T15:00:00Z");
     });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note changed t-b524f07bc3b84e584769 on topdesk: room,time
         effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z subject="Intake"]
@@ -266,21 +299,25 @@ fn topdesk_reschedule_and_room_move_update_the_event() {
         -- exchange changed copy-3 in room-b@example.com
         note echo t-b524f07bc3b84e584769 on exchange
         -- succeeded #2 on exchange
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn topdesk_cancel_cancels_the_event() {
     let (mut w, i) = with_topdesk_booking();
     w.user_edits_topdesk(i, |r| r.cancelled = true);
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note changed t-b524f07bc3b84e584769 on topdesk: cancelled
         effect #2 cancel event ev-2 in bob@example.com
         -- exchange removed copy-2 in room-a@example.com
         note echo t-b524f07bc3b84e584769 on exchange
         -- succeeded #2 on exchange
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -288,7 +325,9 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
     let (mut w, i) = with_topdesk_booking();
     w.trace_bookings = true;
     w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note changed t-b524f07bc3b84e584769 on topdesk: organizer
         effect look up person ann@example.com
@@ -308,7 +347,8 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
         -- succeeded #3 on exchange
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
-    "#]]);
+    "#]],
+    );
     let live: Vec<String> = w
         .meetings
         .iter()
@@ -316,7 +356,8 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
         .collect();
     expect![[r#"
         uid-2 bob@example.com cancelled=true
-        uid-3 ann@example.com cancelled=false"#]].assert_eq(&live.join("\n"));
+        uid-3 ann@example.com cancelled=false"#]]
+    .assert_eq(&live.join("\n"));
 }
 
 #[test]
@@ -328,7 +369,9 @@ fn topdesk_series_becomes_linked_single_events() {
         w.reservations[i].series = Some(TopdeskSeriesId::new("ser-1").unwrap());
         w.user_edits_topdesk(i, |_| {});
     }
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note new t-b524f07bc3b84e584769 from topdesk
         effect look up person bob@example.com
@@ -343,7 +386,8 @@ fn topdesk_series_becomes_linked_single_events() {
         -- exchange changed copy-4 in room-b@example.com
         note echo t-b528707bc3bb5daf4717 on exchange
         -- succeeded #1 on exchange
-    "#]]);
+    "#]],
+    );
 }
 
 // ----- recurring series from Exchange's expansion ------------------------------------------
@@ -479,7 +523,9 @@ fn deleting_a_series_master_cancels_its_occurrences() {
         event_id: GraphEventId::new("master-1").unwrap(),
         reason: Removal::Deleted,
     });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange removed master-1 in room-a@example.com
         note changed x-38ac9c8949a3cf2a535b on exchange: cancelled
         note changed x-38b01c8949a6de815309 on exchange: cancelled
@@ -501,7 +547,8 @@ fn deleting_a_series_master_cancels_its_occurrences() {
         -- topdesk changed res-8
         note echo x-38b6dc8949ac906f52d3 on topdesk
         -- succeeded #2 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 // ----- delegates ---------------------------------------------------------------------------
@@ -518,7 +565,9 @@ fn delegate_rules_choose_the_requester() {
     w.meetings[i].attendees = vec![email("bob"), email("ann")];
     w.user_edits_exchange(i, |_| {});
     w.user_books_exchange("ann", "b", "2026-03-05T11:00:00Z", 60, "Lunch");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person sec@example.com
@@ -537,7 +586,8 @@ fn delegate_rules_choose_the_requester() {
         -- topdesk changed res-5
         note echo x-852cc43eefe61682cbd7 on topdesk
         -- succeeded #1 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 // ----- privacy -----------------------------------------------------------------------------
@@ -550,7 +600,9 @@ fn subjects_are_not_carried_when_disabled() {
     w.trace_bookings = true;
     w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Secret merger");
     w.user_books_topdesk("bob", "b", "2026-03-03T09:00:00Z", 60, "Also secret");
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person ann@example.com
@@ -579,7 +631,8 @@ fn subjects_are_not_carried_when_disabled() {
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
         -- succeeded #1 on topdesk
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -595,7 +648,9 @@ fn private_items_get_a_neutral_subject_and_keep_their_own() {
         r.start = ts("2026-03-03T10:00:00Z");
         r.end = ts("2026-03-03T11:00:00Z");
     });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person ann@example.com
@@ -610,7 +665,8 @@ fn private_items_get_a_neutral_subject_and_keep_their_own() {
         -- exchange changed copy-1 in room-a@example.com
         note echo x-38b6dc8949ac906f52d3 on exchange
         -- succeeded #2 on exchange
-    "#]]);
+    "#]],
+    );
     assert_eq!(w.meetings[i].subject.as_deref(), Some("Doctor"));
 }
 
@@ -630,7 +686,8 @@ fn replayed_and_stale_notifications_change_nothing() {
         note echo x-38b6dc8949ac906f52d3 on exchange
         --
         note stale x-38b6dc8949ac906f52d3 on exchange
-    "#]].assert_eq(&format!("{replay}--\n{stale}"));
+    "#]]
+    .assert_eq(&format!("{replay}--\n{stale}"));
     w.settle();
     w.assert_agree();
 }
@@ -646,16 +703,19 @@ fn a_reissued_create_returns_the_existing_item() {
     w.inbox.clear();
     w.now += SignedDuration::from_mins(11);
     w.observe(&Observation::Tick);
-    check(&mut w, expect![[r#"
-        -- exchange changed copy-1 in room-a@example.com
-        note new x-38b6dc8949ac906f52d3 from exchange
-        effect look up person ann@example.com
-        -- person resolved ann@example.com
-        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
-        -- tick
-        effect #2 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
-        -- succeeded #2 on topdesk
-    "#]]);
+    check(
+        &mut w,
+        expect![[r#"
+            -- exchange changed copy-1 in room-a@example.com
+            note new x-38b6dc8949ac906f52d3 from exchange
+            effect look up person ann@example.com
+            -- person resolved ann@example.com
+            effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+            -- tick
+            effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+            -- succeeded #1 on topdesk
+        "#]],
+    );
     assert_eq!(w.reservations.len(), 1);
 }
 
@@ -768,7 +828,9 @@ fn topdesk_refusal_declines_notifies_and_stays_visible() {
         m.start = ts("2026-03-03T15:00:00Z");
         m.end = ts("2026-03-03T16:00:00Z");
     });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange changed copy-1 in room-a@example.com
         note new x-38b6dc8949ac906f52d3 from exchange
         effect look up person ann@example.com
@@ -791,7 +853,8 @@ fn topdesk_refusal_declines_notifies_and_stays_visible() {
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
         -- succeeded #2 on topdesk
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
-    "#]]);
+    "#]],
+    );
 }
 
 // ----- deletion safety ------------------------------------------------------------------------
@@ -807,7 +870,8 @@ fn leaving_the_window_is_not_a_cancellation() {
     });
     expect![[r#"
         note ignored: left the window: not a cancellation
-    "#]].assert_eq(&plan);
+    "#]]
+    .assert_eq(&plan);
 }
 
 #[test]
@@ -857,7 +921,8 @@ fn a_pass_missing_most_bookings_is_held_for_an_admin() {
         -- topdesk changed res-7
         note echo x-38a5dc89499e1d3c5391 on topdesk
         -- succeeded #2 on topdesk
-    "#]].assert_eq(&w.take_trace());
+    "#]]
+    .assert_eq(&w.take_trace());
 }
 
 #[test]
@@ -871,7 +936,9 @@ fn a_pass_missing_few_bookings_cancels_them() {
     // The notification for one deletion was lost; the pass finds it.
     w.meetings[2].cancelled = true;
     w.full_pass();
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- exchange pass room-a@example.com
         note echo x-38b6dc8949ac906f52d3 on exchange
         note echo x-38b35c8949a981185325 on exchange
@@ -891,7 +958,8 @@ fn a_pass_missing_few_bookings_cancels_them() {
         -- topdesk changed res-10
         note echo x-38b01c8949a6de815309 on topdesk
         -- succeeded #2 on topdesk
-    "#]]);
+    "#]],
+    );
 }
 
 // ----- failures, backoff, parking ---------------------------------------------------------------
@@ -912,7 +980,9 @@ fn failures_back_off_then_park_and_admin_retry_resumes() {
     w.settle();
     let id = w.state.bookings().next().unwrap().match_id.clone();
     w.observe(&Observation::AdminRetry { match_id: id });
-    check(&mut w, expect![[r#"
+    check(
+        &mut w,
+        expect![[r#"
         -- topdesk changed res-1
         note new t-b524f07bc3b84e584769 from topdesk
         effect look up person bob@example.com
@@ -951,7 +1021,8 @@ fn failures_back_off_then_park_and_admin_retry_resumes() {
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
         -- succeeded #5 on exchange
         booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -980,11 +1051,19 @@ fn every_effect_carries_the_plan_correlation_id() {
     let state: &State = &w.state;
     let plan = engine.plan(state, &observation, w.now);
     assert!(!plan.effects.is_empty());
-    assert!(plan.effects.iter().all(|e| e.correlation == plan.correlation));
-    assert!(plan
-        .bookings
-        .values()
-        .all(|b| b.meta.correlation == plan.correlation));
+    assert!(
+        plan.effects
+            .iter()
+            .all(|e| e.correlation == plan.correlation)
+    );
+    assert!(
+        plan.bookings
+            .values()
+            .all(|b| b.meta.correlation == plan.correlation)
+    );
     // Deterministic: the same inputs plan the same.
-    assert_eq!(plan.to_string(), engine.plan(state, &observation, w.now).to_string());
+    assert_eq!(
+        plan.to_string(),
+        engine.plan(state, &observation, w.now).to_string()
+    );
 }

@@ -9,8 +9,8 @@ use jiff::{SignedDuration, Timestamp};
 use orb_reconcile::{
     Config, Effect, EffectKind, EmailAddress, Engine, EventTarget, ExchangeItem, Failure,
     GraphEventId, IcalUid, Observation, Outcome, Removal, RoomMailbox, Rooms, SeriesOccurrence,
-    State, SyncMode, TopdeskItem, TopdeskLocationId, TopdeskPersonId, TopdeskReservationId,
-    TopdeskSeriesId, Window,
+    State, TopdeskItem, TopdeskLocationId, TopdeskPersonId, TopdeskReservationId, TopdeskSeriesId,
+    Window,
 };
 
 pub(crate) fn ts(text: &str) -> Timestamp {
@@ -102,7 +102,12 @@ impl World {
     pub(crate) fn new(config: Config) -> Self {
         let persons = ["ann", "bob", "sec", "facilities"]
             .into_iter()
-            .map(|name| (email(name), TopdeskPersonId::new(format!("p-{name}")).unwrap()))
+            .map(|name| {
+                (
+                    email(name),
+                    TopdeskPersonId::new(format!("p-{name}")).unwrap(),
+                )
+            })
             .collect();
         Self {
             engine: Engine::new(config),
@@ -144,7 +149,9 @@ impl World {
         if self.tracing {
             let _ = writeln!(self.trace, "-- {}", describe(observation));
             for line in text.lines() {
-                if self.trace_bookings || !(line.starts_with("booking ") || line.starts_with("person ")) {
+                if self.trace_bookings
+                    || !(line.starts_with("booking ") || line.starts_with("person "))
+                {
                     self.trace.push_str(line);
                     self.trace.push('\n');
                 }
@@ -204,14 +211,14 @@ impl World {
             | EffectKind::CancelEvent { effect, .. } => Some(effect.clone()),
             _ => None,
         };
-        if let Some(id) = &write {
-            if self.failures.pop_front() == Some(true) {
-                self.inbox.push_back(Observation::EffectFailed {
-                    effect: id.clone(),
-                    failure: Failure::Retryable { retry_after: None },
-                });
-                return;
-            }
+        if let Some(id) = &write
+            && self.failures.pop_front() == Some(true)
+        {
+            self.inbox.push_back(Observation::EffectFailed {
+                effect: id.clone(),
+                failure: Failure::Retryable { retry_after: None },
+            });
+            return;
         }
         let now = self.tick_clock();
         let result = match &effect.kind {
@@ -648,7 +655,12 @@ impl World {
             .bookings()
             .filter(|b| !b.desired.cancelled)
             .count();
-        assert_eq!(live, exchange.len(), "live bookings vs items\n{}", self.trace_tail());
+        assert_eq!(
+            live,
+            exchange.len(),
+            "live bookings vs items\n{}",
+            self.trace_tail()
+        );
         let mut uids: Vec<&IcalUid> = self
             .meetings
             .iter()
@@ -682,12 +694,6 @@ impl World {
             .filter(|b| b.desired.room == room(room_name) && b.desired.start == ts(start))
             .map(|b| format!("{b}\n"))
             .collect()
-    }
-
-    pub(crate) fn set_mode(&mut self, mode: SyncMode) {
-        let mut config = self.engine.config().clone();
-        config.mode = mode;
-        self.engine = Engine::new(config);
     }
 }
 
