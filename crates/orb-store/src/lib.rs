@@ -23,9 +23,7 @@
 //! | `secrets` | name | sealed bytes |
 //! | `encryption_keys` | certificate id | sealed postcard [`EncryptionKey`] |
 //! | `cursors` | `d ‖ room` / `w ‖ name` | delta link UTF-8 / `i128` BE nanoseconds |
-//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] |
-//! | `inbox_pending` | seq | empty (present while not done) |
-//! | `inbox_hash` | SHA-256 of the body | seq |
+//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] (pending while `done_at` is empty) |
 //! | `outbox` | id `u64` BE | postcard [`OutboxEntry`] |
 //! | `outbox_due` | `time ‖ id` | empty (present while pending) |
 //! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
@@ -43,7 +41,9 @@
 //! `0x01 ‖ iv ‖ AES-256-CBC(plaintext) ‖ HMAC-SHA256` (see [`MasterKey`]).
 //!
 //! Every write is one sled transaction over all trees ([`Transaction`]), so a record
-//! and its index entries, outbox entries and audit records are never seen apart.
+//! and its index entries, outbox entries and audit records are never seen apart. The
+//! one exception is the inbox append: a single-key write (atomic by itself) so that it
+//! can share flushes; its duplicate-detection map is rebuilt in memory on open.
 //! [`Transaction::commit`] returns after `fsync`; concurrent commits share one flush.
 //!
 //! Format history: 1 = first format (no correlation-id booking index); 2 = current.

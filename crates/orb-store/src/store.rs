@@ -1,8 +1,8 @@
 //! The [`Store`] handle: opening, format versioning, reads and single-purpose writes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::Timestamp;
 use sha2::{Digest as _, Sha256};
@@ -22,9 +22,8 @@ use crate::records::{
     OutboxState, SecretBytes, StoredSubscription, Subscription,
 };
 use crate::txn::{
-    Op, T_AUDIT, T_AUDIT_IDX, T_BOOKING_IDX, T_BOOKINGS, T_CURSORS, T_INBOX, T_INBOX_HASH,
-    T_INBOX_PENDING, T_KEYS, T_META, T_OUTBOX, T_OUTBOX_DUE, T_SECRETS, T_SUBSCRIPTIONS,
-    TREE_NAMES, Transaction, apply_ops,
+    Op, T_AUDIT, T_AUDIT_IDX, T_BOOKING_IDX, T_BOOKINGS, T_CURSORS, T_INBOX, T_KEYS, T_META,
+    T_OUTBOX, T_OUTBOX_DUE, T_SECRETS, T_SUBSCRIPTIONS, TREE_NAMES, Transaction, apply_ops,
 };
 
 /// The format this build writes. Format 1 lacked the correlation-id booking index;
@@ -99,6 +98,10 @@ struct Inner {
     trees: Vec<Tree>,
     sealer: Sealer,
     group: GroupCommit,
+    /// SHA-256 of every retained inbox body → its sequence number, for duplicate
+    /// detection. Rebuilt from the inbox tree on open, so the inbox append is a single
+    /// key write (see [`Store::append_inbox`]).
+    inbox_hashes: Mutex<HashMap<[u8; 32], InboxSeq>>,
     path: PathBuf,
 }
 
@@ -156,10 +159,12 @@ impl Store {
                 trees,
                 sealer: Sealer::new(master),
                 group: GroupCommit::new(),
+                inbox_hashes: Mutex::new(HashMap::new()),
                 path,
             }),
         };
         store.check_format_and_key()?;
+        store.load_inbox_hashes()?;
         Ok(store)
     }
 
@@ -570,43 +575,40 @@ impl Store {
     /// may answer 202. A body identical to one still in the inbox (same SHA-256) is not
     /// stored again: the earlier entry's sequence number is returned with
     /// `duplicate = true`.
+    ///
+    /// The append is one single-key write, not an engine transaction: sled's flush
+    /// excludes transactions but not plain writes, so concurrent appends can pile up
+    /// behind a running flush and share the next one (group commit). The duplicate map
+    /// lives in memory and is rebuilt from the inbox on open.
     pub fn append_inbox(&self, body: &[u8], now: Timestamp) -> Result<InboxAppend> {
         let hash: [u8; 32] = Sha256::digest(body).into();
-        let seq = InboxSeq(self.generate_id()?);
-        let key = seq.0.to_be_bytes();
-        let entry = encode(
-            "inbox",
-            &InboxEntry {
-                seq,
-                received_at: now,
-                body: body.to_vec(),
-                hash,
-                done_at: None,
-            },
-        )?;
-        use sled::Transactional as _;
-        let trees = (
-            self.tree(T_INBOX),
-            self.tree(T_INBOX_PENDING),
-            self.tree(T_INBOX_HASH),
-        );
-        let outcome = trees
-            .transaction(|(inbox, pending, hashes)| {
-                if let Some(existing) = hashes.get(hash)? {
-                    return Ok(InboxAppend {
-                        seq: InboxSeq(u64_from_key(&existing).unwrap_or_default()),
-                        duplicate: true,
-                    });
+        let outcome = {
+            let mut hashes = self.inbox_hashes();
+            if let Some(seq) = hashes.get(&hash) {
+                InboxAppend {
+                    seq: *seq,
+                    duplicate: true,
                 }
-                inbox.insert(&key, entry.as_slice())?;
-                pending.insert(&key, &[])?;
-                hashes.insert(&hash, &key)?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(InboxAppend {
+            } else {
+                let seq = InboxSeq(self.generate_id()?);
+                let entry = encode(
+                    "inbox",
+                    &InboxEntry {
+                        seq,
+                        received_at: now,
+                        body: body.to_vec(),
+                        hash,
+                        done_at: None,
+                    },
+                )?;
+                self.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry)?;
+                hashes.insert(hash, seq);
+                InboxAppend {
                     seq,
                     duplicate: false,
-                })
-            })
-            .map_err(tx_err)?;
+                }
+            }
+        };
         // Also for a duplicate: the first copy may still be waiting for its flush.
         self.durable()?;
         Ok(outcome)
@@ -623,10 +625,10 @@ impl Store {
     /// Entries not yet marked done, in arrival order: what to replay on start-up.
     pub fn pending_inbox(&self) -> Result<Vec<InboxEntry>> {
         let mut out = Vec::new();
-        for item in self.tree(T_INBOX_PENDING).iter().keys() {
-            let key = item?;
-            if let Some(v) = self.tree(T_INBOX).get(&key)? {
-                out.push(decode("inbox", &v)?);
+        for item in self.tree(T_INBOX).iter().values() {
+            let e: InboxEntry = decode("inbox", &item?)?;
+            if e.done_at.is_none() {
+                out.push(e);
             }
         }
         Ok(out)
@@ -659,20 +661,16 @@ impl Store {
         for chunk in victims.chunks(CHUNK) {
             let ops: Vec<Op> = chunk
                 .iter()
-                .flat_map(|(k, h)| {
-                    [
-                        Op::Delete {
-                            tree: T_INBOX,
-                            key: k.to_vec(),
-                        },
-                        Op::Delete {
-                            tree: T_INBOX_HASH,
-                            key: h.to_vec(),
-                        },
-                    ]
+                .map(|(k, _)| Op::Delete {
+                    tree: T_INBOX,
+                    key: k.to_vec(),
                 })
                 .collect();
             self.apply(&ops)?;
+            let mut hashes = self.inbox_hashes();
+            for (_, h) in chunk {
+                hashes.remove(h);
+            }
         }
         self.durable()?;
         Ok(victims.len())
@@ -930,29 +928,21 @@ impl Store {
                 ));
             }
         }
-        for item in self.tree(T_INBOX_PENDING).iter().keys() {
-            let k = item?;
-            match self.tree(T_INBOX).get(&k)? {
-                Some(v) if decode::<InboxEntry>("inbox", &v)?.done_at.is_none() => {}
-                _ => return corrupt("pending mark without a pending inbox entry".to_owned()),
+        {
+            let hashes = self.inbox_hashes();
+            for item in self.tree(T_INBOX).iter() {
+                let (k, v) = item?;
+                let e: InboxEntry = decode("inbox", &v)?;
+                if k.as_ref() != e.seq.0.to_be_bytes() {
+                    return corrupt(format!("inbox entry {} stored under the wrong key", e.seq));
+                }
+                if hashes.get(&e.hash) != Some(&e.seq) {
+                    return corrupt(format!("inbox entry {} has no duplicate hash", e.seq));
+                }
             }
-        }
-        for item in self.tree(T_INBOX).iter() {
-            let (k, v) = item?;
-            let e: InboxEntry = decode("inbox", &v)?;
-            let pending = self.tree(T_INBOX_PENDING).contains_key(&k)?;
-            if pending != e.done_at.is_none() {
-                return corrupt(format!(
-                    "inbox entry {} has an inconsistent pending mark",
-                    e.seq
-                ));
+            if hashes.len() != self.tree(T_INBOX).len() {
+                return corrupt("inbox hash count differs from entry count".to_owned());
             }
-            if self.tree(T_INBOX_HASH).get(e.hash)?.as_deref() != Some(k.as_ref()) {
-                return corrupt(format!("inbox entry {} has no duplicate hash", e.seq));
-            }
-        }
-        if self.tree(T_INBOX_HASH).len() != self.tree(T_INBOX).len() {
-            return corrupt("inbox hash count differs from entry count".to_owned());
         }
         let mut pending = 0;
         for item in self.tree(T_OUTBOX).iter() {
@@ -982,6 +972,25 @@ impl Store {
     }
 
     // ----- internals -----
+
+    fn inbox_hashes(&self) -> MutexGuard<'_, HashMap<[u8; 32], InboxSeq>> {
+        // The map is only ever updated after the matching tree write succeeded; a panic
+        // elsewhere cannot leave it half-updated, so a poisoned lock is safe to reuse.
+        self.inner
+            .inbox_hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn load_inbox_hashes(&self) -> Result<()> {
+        let mut hashes = HashMap::new();
+        for item in self.tree(T_INBOX).iter().values() {
+            let e: InboxEntry = decode("inbox", &item?)?;
+            hashes.insert(e.hash, e.seq);
+        }
+        *self.inbox_hashes() = hashes;
+        Ok(())
+    }
 
     fn tree(&self, i: usize) -> &Tree {
         &self.inner.trees[i]
@@ -1043,13 +1052,6 @@ fn open_retrying_lock(
             }
             Err(e) => return Err(LockOrOther::Other(e)),
         }
-    }
-}
-
-fn tx_err(e: sled::transaction::TransactionError<Error>) -> Error {
-    match e {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => e.into(),
     }
 }
 

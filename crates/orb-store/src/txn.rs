@@ -266,15 +266,13 @@ pub(crate) const T_SECRETS: usize = 4;
 pub(crate) const T_KEYS: usize = 5;
 pub(crate) const T_CURSORS: usize = 6;
 pub(crate) const T_INBOX: usize = 7;
-pub(crate) const T_INBOX_PENDING: usize = 8;
-pub(crate) const T_INBOX_HASH: usize = 9;
-pub(crate) const T_OUTBOX: usize = 10;
-pub(crate) const T_OUTBOX_DUE: usize = 11;
-pub(crate) const T_AUDIT: usize = 12;
-pub(crate) const T_AUDIT_IDX: usize = 13;
+pub(crate) const T_OUTBOX: usize = 8;
+pub(crate) const T_OUTBOX_DUE: usize = 9;
+pub(crate) const T_AUDIT: usize = 10;
+pub(crate) const T_AUDIT_IDX: usize = 11;
 
 /// Names of the trees on disk, indexed by the `T_*` constants.
-pub(crate) const TREE_NAMES: [&str; 14] = [
+pub(crate) const TREE_NAMES: [&str; 12] = [
     "meta",
     "bookings",
     "booking_idx",
@@ -283,8 +281,6 @@ pub(crate) const TREE_NAMES: [&str; 14] = [
     "encryption_keys",
     "cursors",
     "inbox",
-    "inbox_pending",
-    "inbox_hash",
     "outbox",
     "outbox_due",
     "audit",
@@ -377,7 +373,6 @@ fn apply_op(v: &[TransactionalTree], op: &Op) -> TxResult<()> {
                     v[T_INBOX].insert(&key, enc("inbox", &e)?)?;
                 }
             }
-            v[T_INBOX_PENDING].remove(&key)?;
             Ok(())
         }
         Op::SetDeltaLink(room, link) => {
