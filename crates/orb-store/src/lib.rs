@@ -46,7 +46,15 @@
 //! can share flushes; its duplicate-detection map is rebuilt in memory on open.
 //! [`Transaction::commit`] returns after `fsync`; concurrent commits share one flush.
 //!
+//! sled itself stores the trees as zstd-compressed pages (`use_compression(true)`); that
+//! setting is part of the format too, since sled refuses to reopen a store with a
+//! different one. sled writes its recovery snapshot only when it opens a store, so the
+//! first open after a long write session replays that session's log (seconds for
+//! 100k bookings); later opens take tens of milliseconds.
+//!
 //! Format history: 1 = first format (no correlation-id booking index); 2 = current.
+//! Opening a store whose version is newer than [`CURRENT_FORMAT`] fails with
+//! [`Error::UnsupportedFormat`] before anything is written.
 
 mod booking;
 mod codec;
