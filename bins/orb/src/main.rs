@@ -33,6 +33,14 @@ enum Command {
         #[command(subcommand)]
         command: NotificationCommand,
     },
+    /// Prints the Graph application permissions orb needs, each with the calls that need
+    /// it and why.
+    Permissions {
+        /// Print exactly what this configuration needs (Mail.Send only with
+        /// `graph.mail_sender`); without it, everything orb can use.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Show or rotate the notification-encryption certificates.
     Certs {
         #[command(subcommand)]
@@ -112,6 +120,7 @@ fn main() -> ExitCode {
         Command::Notification {
             command: NotificationCommand::Decrypt { keys, file },
         } => notification::decrypt_command(&keys, &file),
+        Command::Permissions { config } => permissions(config.as_deref()),
         Command::Certs {
             command: CertsCommand::List { config },
         } => state::certs_list(&config),
@@ -127,4 +136,25 @@ fn main() -> ExitCode {
             command: SecretsCommand::Set { name, config },
         } => state::secrets_set(&config, &name),
     }
+}
+
+fn permissions(config: Option<&std::path::Path>) -> ExitCode {
+    let mail_enabled = match config {
+        None => true,
+        Some(path) => match orb_service::Config::load(path) {
+            Ok(c) => c.graph.mail_sender.is_some(),
+            Err(e) => {
+                eprintln!("orb: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    println!("Microsoft Graph application permissions (admin consent required):\n");
+    print!("{}", orb_graph_client::render_permissions(mail_enabled));
+    if config.is_none() {
+        println!(
+            "\nMail.Send is needed only when graph.mail_sender is set, and only for that mailbox."
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -137,3 +137,37 @@ fn certs_rotate_then_list() {
     let out = orb(&["certs", "rotate", "--config", cfg, "--bits", "1024"], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn permissions_lists_exactly_what_is_needed() {
+    let names = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.contains("(application permission"))
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    };
+    let out = orb(&["permissions"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let all = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        names(&all),
+        [
+            "Calendars.Read",
+            "Calendars.ReadWrite",
+            "Place.Read.All",
+            "Mail.Send"
+        ]
+    );
+    assert!(all.contains("/users/{sender}/sendMail"));
+
+    // A configuration without mail_sender needs no Mail.Send at all.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let out = orb(&["permissions", "--config", config.to_str().unwrap()], b"");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        names(&text),
+        ["Calendars.Read", "Calendars.ReadWrite", "Place.Read.All"]
+    );
+    assert!(!text.contains("Mail.Send"));
+}
