@@ -23,7 +23,7 @@ pub struct Plan {
     /// Effects to execute, in order.
     pub effects: Vec<Effect>,
     /// New versions of the bookings this plan touched, in match-id order.
-    pub bookings: BTreeMap<OrbMatchId, Booking>,
+    pub bookings: Vec<Booking>,
     /// Person-cache entries to store.
     pub persons: BTreeMap<EmailAddress, PersonEntry>,
     /// Why the engine decided what it did, for logs, dry-run and tests.

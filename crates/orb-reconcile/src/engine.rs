@@ -8,7 +8,7 @@
 //! write per side. Echoes of orb's own writes compare equal to `base` or to the write in
 //! flight and change nothing, which is what makes the system quiescent.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -18,7 +18,7 @@ use crate::effect::{
     Effect, EffectId, EffectKind, EventTarget, EventWrite, Note, Plan, ReservationWrite,
 };
 use crate::ids::{
-    CorrelationId, EmailAddress, GraphEventId, IdempotencyKey, OrbMatchId, RoomMailbox,
+    CorrelationId, Digest, EmailAddress, GraphEventId, IdempotencyKey, OrbMatchId, RoomMailbox,
     TopdeskPersonId, TopdeskReservationId, digest_pair,
 };
 use crate::model::{
@@ -51,7 +51,9 @@ impl Engine {
     /// give the same plan. The correlation id is derived from the observation and `now`;
     /// use [`Engine::plan_with_correlation`] to pass the service's own.
     pub fn plan(&self, state: &State, observation: &Observation, now: Timestamp) -> Plan {
-        let correlation = CorrelationId::derive(&[&observation_key(observation), &now.to_string()]);
+        let correlation = observation_digest(observation)
+            .number(now.as_nanosecond())
+            .correlation();
         self.plan_with_correlation(state, observation, now, correlation)
     }
 
@@ -70,35 +72,49 @@ impl Engine {
             plan: Plan {
                 correlation,
                 effects: Vec::new(),
-                bookings: Default::default(),
+                bookings: Vec::new(),
                 persons: Default::default(),
                 notes: Vec::new(),
             },
+            overlay: BTreeMap::new(),
         };
         run.observe(observation);
-        run.plan
+        let mut plan = run.plan;
+        plan.bookings = run.overlay.into_values().map(|b| *b).collect();
+        plan
     }
 }
 
-/// A short description of an observation, the seed of its correlation id.
-fn observation_key(observation: &Observation) -> String {
+/// The parts that identify an observation, the seed of its correlation id. Hashed, not
+/// formatted: this runs on every plan.
+fn observation_digest(observation: &Observation) -> Digest {
+    let d = Digest::new();
     match observation {
-        Observation::ExchangeChanged(item) => {
-            format!("xc:{}:{}", item.event_id, item.modified_at)
-        }
-        Observation::ExchangeRemoved { event_id, .. } => format!("xr:{event_id}"),
-        Observation::ExchangeSeries { master, .. } => format!("xs:{master}"),
-        Observation::ExchangePass { room, .. } => format!("xp:{room}"),
-        Observation::TopdeskChanged(item) => format!("tc:{}:{}", item.id, item.modified_at),
-        Observation::TopdeskRemoved { id, .. } => format!("tr:{id}"),
-        Observation::TopdeskPass { .. } => "tp".to_owned(),
-        Observation::PersonResolved { email, .. } => format!("pr:{email}"),
-        Observation::EffectSucceeded { effect, .. } | Observation::EffectFailed { effect, .. } => {
-            format!("ef:{}:{}:{}", effect.match_id, effect.side, effect.seq)
-        }
-        Observation::Tick => "tick".to_owned(),
-        Observation::AdminRetry { match_id } => format!("ar:{match_id}"),
-        Observation::AdminConfirmRemoval { match_id } => format!("ac:{match_id}"),
+        Observation::ExchangeChanged(item) => d
+            .text("xc")
+            .text(item.event_id.as_str())
+            .number(item.modified_at.as_nanosecond()),
+        Observation::ExchangeRemoved { event_id, .. } => d.text("xr").text(event_id.as_str()),
+        Observation::ExchangeSeries { master, .. } => d.text("xs").text(master.as_str()),
+        Observation::ExchangePass { room, .. } => d.text("xp").text(room.as_str()),
+        Observation::TopdeskChanged(item) => d
+            .text("tc")
+            .text(item.id.as_str())
+            .number(item.modified_at.as_nanosecond()),
+        Observation::TopdeskRemoved { id, .. } => d.text("tr").text(id.as_str()),
+        Observation::TopdeskPass { .. } => d.text("tp"),
+        Observation::PersonResolved { email, .. } => d.text("pr").text(email.as_str()),
+        Observation::EffectSucceeded { effect, .. } | Observation::EffectFailed { effect, .. } => d
+            .text("ef")
+            .text(effect.match_id.as_str())
+            .text(match effect.side {
+                Side::Exchange => "x",
+                Side::Topdesk => "t",
+            })
+            .number(i128::from(effect.seq)),
+        Observation::Tick => d.text("tick"),
+        Observation::AdminRetry { match_id } => d.text("ar").text(match_id.as_str()),
+        Observation::AdminConfirmRemoval { match_id } => d.text("ac").text(match_id.as_str()),
     }
 }
 
@@ -119,6 +135,8 @@ struct Run<'a> {
     state: &'a State,
     now: Timestamp,
     plan: Plan,
+    /// Bookings changed in this run, boxed because a booking is large and moves often.
+    overlay: BTreeMap<OrbMatchId, Box<Booking>>,
 }
 
 impl Run<'_> {
@@ -160,26 +178,26 @@ impl Run<'_> {
     // ----- booking access -------------------------------------------------------------
 
     fn booking(&self, id: &OrbMatchId) -> Option<&Booking> {
-        self.plan
-            .bookings
+        self.overlay
             .get(id)
+            .map(|b| &**b)
             .or_else(|| self.state.booking(id))
     }
 
-    fn take(&mut self, id: &OrbMatchId) -> Option<Booking> {
-        self.plan
-            .bookings
+    fn take(&mut self, id: &OrbMatchId) -> Option<Box<Booking>> {
+        self.overlay
             .remove(id)
-            .or_else(|| self.state.booking(id).cloned())
+            .or_else(|| self.state.booking(id).map(|b| Box::new(b.clone())))
     }
 
-    fn put(&mut self, mut booking: Booking) {
-        if self.state.booking(&booking.match_id) == Some(&booking) {
+    fn put(&mut self, booking: impl Into<Box<Booking>>) {
+        let mut booking = booking.into();
+        if self.state.booking(&booking.match_id) == Some(&*booking) {
             // Unchanged: nothing to store.
             return;
         }
         booking.meta.correlation = self.plan.correlation.clone();
-        self.plan.bookings.insert(booking.match_id.clone(), booking);
+        self.overlay.insert(booking.match_id.clone(), booking);
     }
 
     fn note(&mut self, note: Note) {
@@ -206,7 +224,7 @@ impl Run<'_> {
         self.state
             .bookings()
             .map(|b| b.match_id.clone())
-            .chain(self.plan.bookings.keys().cloned())
+            .chain(self.overlay.keys().cloned())
             .collect()
     }
 
@@ -296,7 +314,16 @@ impl Run<'_> {
     }
 
     fn find_exchange(&self, item: &ExchangeItem) -> Option<OrbMatchId> {
-        let in_plan = self.plan.bookings.values().find(|b| {
+        // Index keys are never removed, so a hit in the state is final; the plan's own
+        // bookings only need a scan for keys added in this run.
+        if let Some(id) = self
+            .state
+            .by_room_copy(&item.event_id)
+            .or_else(|| self.state.by_uid(&item.room, &item.ical_uid))
+        {
+            return Some(id.clone());
+        }
+        let in_plan = self.overlay.values().find(|b| {
             let x = &b.exchange;
             x.room_copy.as_ref() == Some(&item.event_id)
                 || (x.room.as_ref() == Some(&item.room)
@@ -305,13 +332,6 @@ impl Run<'_> {
         });
         if let Some(b) = in_plan {
             return Some(b.match_id.clone());
-        }
-        if let Some(id) = self
-            .state
-            .by_room_copy(&item.event_id)
-            .or_else(|| self.state.by_uid(&item.room, &item.ical_uid))
-        {
-            return Some(id.clone());
         }
         // orb's extended property, when the service could read it on the room copy.
         if let Some(id) = &item.orb_match_id
@@ -328,8 +348,7 @@ impl Run<'_> {
     /// `iCalUId`) and the next pass.
     fn own_creates_pending(&self, content: &Content) -> Vec<OrbMatchId> {
         let mut ids: Vec<OrbMatchId> = self
-            .plan
-            .bookings
+            .overlay
             .keys()
             .chain(self.state.pending_exchange_creates())
             .filter(|id| {
@@ -456,8 +475,7 @@ impl Run<'_> {
         let mut occurrences: BTreeSet<OrbMatchId> =
             self.state.by_master(event_id).cloned().collect();
         occurrences.extend(
-            self.plan
-                .bookings
+            self.overlay
                 .values()
                 .filter(|b| matches!(&b.appointment, Appointment::ExchangeOccurrence { master, .. } if master == event_id))
                 .map(|b| b.match_id.clone()),
@@ -475,8 +493,7 @@ impl Run<'_> {
             return;
         }
         let found = self
-            .plan
-            .bookings
+            .overlay
             .values()
             .find(|b| {
                 b.exchange.room_copy.as_ref() == Some(event_id)
@@ -538,7 +555,20 @@ impl Run<'_> {
                     None => true,
                 }
         };
-        let (live, missing) = self.missing(Side::Exchange, window, &seen, in_scope);
+        let candidates: Vec<OrbMatchId> = match master {
+            // Only the series' own occurrences can be missing from its expansion.
+            Some(m) => {
+                let known: Vec<OrbMatchId> = self.state.by_master(m).cloned().collect();
+                let new = self
+                    .overlay
+                    .keys()
+                    .filter(|id| self.state.booking(id).is_none())
+                    .cloned();
+                known.iter().cloned().chain(new).collect()
+            }
+            None => self.all_ids().into_iter().collect(),
+        };
+        let (live, missing) = self.missing(Side::Exchange, window, &seen, candidates, in_scope);
         // An explicit series expansion is Exchange's own word on that series; the guard
         // protects against incomplete whole-calendar passes.
         self.remove_missing(Side::Exchange, room, master.is_none(), live, missing);
@@ -551,11 +581,12 @@ impl Run<'_> {
         side: Side,
         window: &Window,
         seen: &BTreeSet<OrbMatchId>,
+        candidates: Vec<OrbMatchId>,
         in_scope: impl Fn(&Booking) -> bool,
     ) -> (usize, Vec<OrbMatchId>) {
         let mut live = 0;
         let mut missing = Vec::new();
-        for id in self.all_ids() {
+        for id in candidates {
             let Some(b) = self.booking(&id) else { continue };
             let (base, in_flight) = match side {
                 Side::Exchange => (&b.exchange.base, &b.exchange.in_flight),
@@ -619,8 +650,7 @@ impl Run<'_> {
 
     fn topdesk_item(&mut self, item: &TopdeskItem) -> Option<OrbMatchId> {
         let found = self
-            .plan
-            .bookings
+            .overlay
             .values()
             .find(|b| {
                 b.topdesk.reservation.as_ref() == Some(&item.id)
@@ -756,8 +786,7 @@ impl Run<'_> {
             return;
         }
         let found = self
-            .plan
-            .bookings
+            .overlay
             .values()
             .find(|b| b.topdesk.reservation.as_ref() == Some(id))
             .map(|b| b.match_id.clone())
@@ -787,8 +816,9 @@ impl Run<'_> {
             }
         }
         let rooms: Vec<RoomMailbox> = self.cfg.rooms.mailboxes().cloned().collect();
+        let all: Vec<OrbMatchId> = self.all_ids().into_iter().collect();
         for room in rooms {
-            let (live, missing) = self.missing(Side::Topdesk, window, &seen, |b| {
+            let (live, missing) = self.missing(Side::Topdesk, window, &seen, all.clone(), |b| {
                 b.topdesk.base.as_ref().is_some_and(|c| c.room == room)
                     && b.topdesk.reservation.is_some()
             });
@@ -1021,7 +1051,7 @@ impl Run<'_> {
                 // same idempotency key, same content), so whichever execution answers
                 // is accepted and describes what the side holds.
                 f.since = self.now;
-                let effect = f.effect.clone();
+                let effect = (*f.effect).clone();
                 let match_id = b.match_id.clone();
                 self.emit(Some(&match_id), effect);
             }
@@ -1055,7 +1085,7 @@ impl Run<'_> {
             op,
             target,
             since: self.now,
-            effect,
+            effect: Box::new(effect),
         });
         match side {
             Side::Exchange => {
@@ -1285,7 +1315,7 @@ impl Run<'_> {
 
     // ----- outcomes -------------------------------------------------------------------
 
-    fn in_flight_for(&mut self, effect: &EffectId) -> Option<(Booking, InFlight)> {
+    fn in_flight_for(&mut self, effect: &EffectId) -> Option<(Box<Booking>, InFlight)> {
         let Some(mut b) = self.take(&effect.match_id) else {
             self.note(Note::Ignored {
                 reason: "outcome for an unknown booking",

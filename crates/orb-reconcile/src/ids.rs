@@ -206,6 +206,45 @@ impl CorrelationId {
     }
 }
 
+/// Incremental form of [`digest`]: feeds text and numbers without formatting them first.
+pub(crate) struct Digest(u64, u64);
+
+impl Digest {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    pub(crate) fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325, 0x6c62_272e_07bb_0142)
+    }
+
+    fn byte(&mut self, byte: u8) {
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(Self::PRIME);
+        self.1 = (self.1 ^ u64::from(byte.rotate_left(3))).wrapping_mul(Self::PRIME);
+    }
+
+    /// Feeds text followed by a separator.
+    pub(crate) fn text(mut self, text: &str) -> Self {
+        for byte in text.bytes() {
+            self.byte(byte);
+        }
+        self.byte(0x1f);
+        self
+    }
+
+    /// Feeds a number followed by a separator.
+    pub(crate) fn number(mut self, number: i128) -> Self {
+        for byte in number.to_le_bytes() {
+            self.byte(byte);
+        }
+        self.byte(0x1f);
+        self
+    }
+
+    /// The correlation id of everything fed.
+    pub(crate) fn correlation(self) -> CorrelationId {
+        CorrelationId(Arc::from(format!("c-{:016x}{:04x}", self.0, self.1 >> 48)))
+    }
+}
+
 /// A stable 80-bit digest (two FNV-1a lanes) rendered as 20 hex digits. Not a security
 /// measure: it only has to be deterministic across processes and releases, and 80 bits
 /// keep collisions out of reach for any tenant's number of bookings.
@@ -216,16 +255,8 @@ pub(crate) fn digest(parts: &[&str]) -> String {
 
 /// The two 64-bit lanes behind [`digest`]; also seeds deterministic jitter.
 pub(crate) fn digest_pair(parts: &[&str]) -> (u64, u64) {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut b: u64 = 0x6c62_272e_07bb_0142;
-    for part in parts {
-        for byte in part.bytes().chain(std::iter::once(0x1f)) {
-            a = (a ^ u64::from(byte)).wrapping_mul(PRIME);
-            b = (b ^ u64::from(byte.rotate_left(3))).wrapping_mul(PRIME);
-        }
-    }
-    (a, b)
+    let d = parts.iter().fold(Digest::new(), |d, part| d.text(part));
+    (d.0, d.1)
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ pub struct InFlight {
     /// When it was issued (or last re-issued).
     pub since: Timestamp,
     /// The effect as issued; re-issued unchanged when its outcome does not come.
-    pub effect: crate::EffectKind,
+    pub effect: Box<crate::EffectKind>,
 }
 
 /// A room copy orb stopped following (room moved, organizer changed). Observations of it

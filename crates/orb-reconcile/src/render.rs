@@ -24,7 +24,7 @@ impl Display for Plan {
             };
             writeln!(f, "person {email}: {entry}")?;
         }
-        for booking in self.bookings.values() {
+        for booking in &self.bookings {
             writeln!(f, "booking {booking}")?;
         }
         Ok(())

@@ -56,7 +56,7 @@ impl State {
 
     /// Applies a plan's bookings and person entries (effects are the caller's).
     pub fn apply(&mut self, plan: &Plan) {
-        for booking in plan.bookings.values() {
+        for booking in &plan.bookings {
             self.upsert(booking.clone());
         }
         for (email, entry) in &plan.persons {

@@ -1058,7 +1058,7 @@ fn every_effect_carries_the_plan_correlation_id() {
     );
     assert!(
         plan.bookings
-            .values()
+            .iter()
             .all(|b| b.meta.correlation == plan.correlation)
     );
     // Deterministic: the same inputs plan the same.
