@@ -59,3 +59,18 @@ fn prune_removes_only_old_done_entries() {
     assert!(!store.append_inbox(b"a", ts(30)).unwrap().duplicate);
     store.verify_integrity().unwrap();
 }
+
+#[test]
+fn concurrent_appends_of_the_same_body_store_it_once() {
+    let (_dir, store) = fresh();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| store.append_inbox(b"same body", ts(0)).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
+    assert!(results.iter().all(|r| r.seq == results[0].seq));
+    assert_eq!(store.inbox_len(), 1);
+    store.verify_integrity().unwrap();
+}
