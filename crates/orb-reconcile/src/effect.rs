@@ -38,6 +38,7 @@ impl Plan {
 }
 
 /// One effect for the service to execute.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
     /// Links the effect to its processing run (R8 audit trail).
@@ -50,6 +51,7 @@ pub struct Effect {
 
 /// Identifies a write effect; its outcome must quote it. Outcomes of superseded effects
 /// are ignored.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EffectId {
     /// The booking.
@@ -61,6 +63,7 @@ pub struct EffectId {
 }
 
 /// The effects the engine can ask for.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EffectKind {
     /// Find the TOPdesk person with this e-mail address; answer with
@@ -165,6 +168,7 @@ pub enum EffectKind {
 }
 
 /// A TOPdesk reservation as orb writes it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReservationWrite {
     /// The location (room).
@@ -185,6 +189,7 @@ pub struct ReservationWrite {
 }
 
 /// A Graph event as orb writes it. Bodies are never written.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventWrite {
     /// The room invited as resource attendee (room-only mode: the calendar's owner).
@@ -204,6 +209,7 @@ pub struct EventWrite {
 }
 
 /// Which Graph event to write.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventTarget {
     /// The mailbox holding the event.

@@ -11,9 +11,32 @@ macro_rules! opaque_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(
+            feature = "serde",
+            derive(serde::Serialize, serde::Deserialize),
+            serde(try_from = "String", into = "String")
+        )]
         pub struct $name(Arc<str>);
 
+        impl TryFrom<String> for $name {
+            type Error = Error;
+
+            fn try_from(text: String) -> Result<Self, Error> {
+                Self::from_text(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+
         impl $name {
+            fn from_text(text: &str) -> Result<Self, Error> {
+                Self::new(text)
+            }
+
             /// Wraps an id as the other side (or orb) issued it. Ids are opaque: only
             /// emptiness is rejected.
             pub fn new(id: impl AsRef<str>) -> Result<Self, Error> {
@@ -49,9 +72,32 @@ macro_rules! mail_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(
+            feature = "serde",
+            derive(serde::Serialize, serde::Deserialize),
+            serde(try_from = "String", into = "String")
+        )]
         pub struct $name(Arc<str>);
 
+        impl TryFrom<String> for $name {
+            type Error = Error;
+
+            fn try_from(text: String) -> Result<Self, Error> {
+                Self::from_text(&text)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0.to_string()
+            }
+        }
+
         impl $name {
+            fn from_text(text: &str) -> Result<Self, Error> {
+                Self::parse(text)
+            }
+
             /// Parses an SMTP address: trimmed, lower-cased, exactly one `@` with text on
             /// both sides. Exchange and TOPdesk disagree on case; orb compares lower case.
             pub fn parse(address: &str) -> Result<Self, Error> {

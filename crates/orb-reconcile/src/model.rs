@@ -12,6 +12,7 @@ use crate::ids::{
 };
 
 /// One of the two systems orb keeps in agreement.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
     /// Microsoft Exchange Online via Graph.
@@ -41,6 +42,7 @@ impl fmt::Display for Side {
 
 /// What a booking is, in the form both sides are compared in. Each side's view of a
 /// booking is a `Content` too (its *projection*), so echoes compare equal.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Content {
     /// The booked room.
@@ -60,6 +62,7 @@ pub struct Content {
 }
 
 /// A set of [`Content`] fields, used to report what changed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fields(u8);
 
@@ -165,6 +168,7 @@ impl fmt::Display for Fields {
 }
 
 /// Single appointment or part of a series (ORB field "appointment type").
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Appointment {
     /// A single booking.
@@ -181,6 +185,7 @@ pub enum Appointment {
 }
 
 /// Where a booking stands.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BookingStatus {
     /// Kept in sync.
@@ -207,6 +212,7 @@ pub enum BookingStatus {
 }
 
 /// Why a booking was parked.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParkReason {
     /// The retry limit was reached.
@@ -229,6 +235,7 @@ pub enum ParkReason {
 }
 
 /// Last status reported by a side's processor (ORB fields).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SideStatus {
     /// Nothing is known yet.
@@ -244,6 +251,7 @@ pub enum SideStatus {
 }
 
 /// The kind of write in flight.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// Create the item.
@@ -258,6 +266,7 @@ pub enum Op {
 }
 
 /// A write whose outcome has not arrived yet. One per side at most.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InFlight {
     /// The effect's sequence number within the booking (see [`crate::EffectId`]).
@@ -274,6 +283,7 @@ pub struct InFlight {
 
 /// A room copy orb stopped following (room moved, organizer changed). Observations of it
 /// are echoes of orb's own change unless they are newer than `at`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetiredCopy {
     /// The room of the copy.
@@ -287,6 +297,7 @@ pub struct RetiredCopy {
 }
 
 /// What orb knows of a booking's Exchange side.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeLink {
     /// The room whose calendar copy is followed.
@@ -319,6 +330,7 @@ pub struct ExchangeLink {
 }
 
 /// What orb knows of a booking's TOPdesk side.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopdeskLink {
     /// The reservation.
@@ -342,6 +354,7 @@ pub struct TopdeskLink {
 }
 
 /// The bookkeeping ORB fields (R13).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bookkeeping {
     /// How often the booking changed (+1 per genuine change on either side).
@@ -372,6 +385,7 @@ pub struct Bookkeeping {
 
 /// One booking as the engine keeps it. The store persists it; the engine alone changes
 /// it, through [`crate::Plan`]s.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Booking {
     /// orb's key.

@@ -12,6 +12,7 @@ use crate::ids::{
 };
 
 /// One input to [`crate::Engine::plan`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug)]
 pub enum Observation {
     /// A room calendar copy appeared or changed (notification or delta item).
@@ -101,6 +102,7 @@ pub enum Observation {
 }
 
 /// Why an item is no longer listed.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Removal {
     /// It was deleted or cancelled.
@@ -110,6 +112,7 @@ pub enum Removal {
 }
 
 /// A half-open time window `[start, end)`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// First instant inside.
@@ -126,6 +129,7 @@ impl Window {
 }
 
 /// A room calendar copy as Graph reports it, already mapped to domain types.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExchangeItem {
     /// The room calendar holding the copy.
@@ -157,6 +161,7 @@ pub struct ExchangeItem {
 }
 
 /// Series membership of an occurrence.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeriesOccurrence {
     /// The series master's id in the room calendar.
@@ -166,6 +171,7 @@ pub struct SeriesOccurrence {
 }
 
 /// A TOPdesk reservation, already mapped to domain types.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopdeskItem {
     /// The reservation.
@@ -191,6 +197,7 @@ pub struct TopdeskItem {
 }
 
 /// What a side returned for a successful write.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// A TOPdesk reservation was created or updated.
@@ -214,6 +221,7 @@ pub enum Outcome {
 }
 
 /// How a write failed, as the client classified it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// Transient (5xx, 429, timeout): retried with backoff, never sooner than

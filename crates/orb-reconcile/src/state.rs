@@ -13,6 +13,7 @@ use crate::ids::{
 use crate::model::{Appointment, Booking, Op};
 
 /// What orb knows of the TOPdesk person behind an e-mail address.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PersonEntry {
     /// A lookup was issued at this instant and has not been answered.

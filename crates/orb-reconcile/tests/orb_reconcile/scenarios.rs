@@ -1067,3 +1067,41 @@ fn every_effect_carries_the_plan_correlation_id() {
         engine.plan(state, &observation, w.now).to_string()
     );
 }
+
+// ----- restart --------------------------------------------------------------------------------
+
+#[test]
+fn bookings_survive_a_restart_through_their_stored_form() {
+    let mut w = World::new(config());
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.user_books_topdesk("bob", "b", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.settle();
+    // Stop with a write in flight: the restarted engine must finish it.
+    w.user_edits_exchange(i, |m| m.subject = Some("Renamed".into()));
+    w.deliver();
+    let stored: Vec<String> = w
+        .state
+        .bookings()
+        .map(|b| serde_json::to_string(b).unwrap())
+        .collect();
+    let persons: Vec<(orb_reconcile::EmailAddress, orb_reconcile::PersonEntry)> = ["ann", "bob"]
+        .iter()
+        .filter_map(|n| w.state.person(&email(n)).map(|p| (email(n), p.clone())))
+        .collect();
+    let bookings = stored
+        .iter()
+        .map(|json| serde_json::from_str::<orb_reconcile::Booking>(json).unwrap());
+    let restored = State::from_parts(bookings, persons);
+    let before: Vec<_> = w.state.bookings().cloned().collect();
+    let after: Vec<_> = restored.bookings().cloned().collect();
+    assert_eq!(before, after);
+    w.state = restored;
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+    assert!(
+        w.reservations
+            .iter()
+            .any(|r| r.subject.as_deref() == Some("Renamed"))
+    );
+}
