@@ -26,6 +26,9 @@ pub enum Error {
         /// The directory that was opened.
         path: PathBuf,
     },
+    /// The operation needs the only handle to the store, but clones of it exist.
+    #[error("the state store handle is shared; close the other handles first")]
+    InUse,
     /// A read or write failed in the storage engine (I/O error, disk full, read-only
     /// file system). Data that was durably committed before is unaffected.
     #[error("state store i/o failed")]

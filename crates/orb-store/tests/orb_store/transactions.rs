@@ -159,3 +159,25 @@ fn a_second_open_of_a_store_in_use_is_a_clear_error() {
     );
     drop(store);
 }
+
+#[test]
+fn checkpoint_reopens_with_everything_intact() {
+    let (_dir, store) = fresh();
+    store.save_booking(&full_booking("m1")).unwrap();
+    let seq = store.append_inbox(b"pending", ts(0)).unwrap().seq;
+    store.set_secret("s", &"v".into()).unwrap();
+    let clone = store.clone();
+    let err = store.checkpoint().unwrap_err();
+    assert!(matches!(err, Error::InUse), "{err:?}");
+    let store = clone.checkpoint().unwrap();
+    assert!(
+        store
+            .booking_by_topdesk_id(&"td-m1".into())
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.pending_inbox().unwrap()[0].seq, seq);
+    assert!(store.append_inbox(b"pending", ts(1)).unwrap().duplicate);
+    assert_eq!(store.secret("s").unwrap().unwrap().expose(), b"v");
+    store.verify_integrity().unwrap();
+}
