@@ -122,18 +122,29 @@ impl Error {
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        match e {
-            sled::Error::Io(io) => Error::Io(io),
-            sled::Error::Corruption { at, .. } => {
-                Error::Corrupt(format!("storage engine found corruption at {at:?}"))
-            }
-            sled::Error::ReportableBug(s) => Error::Corrupt(format!("storage engine bug: {s}")),
-            sled::Error::Unsupported(s) => Error::Corrupt(format!("unsupported operation: {s}")),
-            sled::Error::CollectionNotFound(_) => {
-                Error::Corrupt("storage engine collection missing".to_owned())
-            }
+/// Maps an engine error. Deliberately not a `From` impl: that would put a sled type in
+/// the public API.
+pub(crate) fn from_sled(e: sled::Error) -> Error {
+    match e {
+        sled::Error::Io(io) => Error::Io(io),
+        sled::Error::Corruption { at, .. } => {
+            Error::Corrupt(format!("storage engine found corruption at {at:?}"))
         }
+        sled::Error::ReportableBug(s) => Error::Corrupt(format!("storage engine bug: {s}")),
+        sled::Error::Unsupported(s) => Error::Corrupt(format!("unsupported operation: {s}")),
+        sled::Error::CollectionNotFound(_) => {
+            Error::Corrupt("storage engine collection missing".to_owned())
+        }
+    }
+}
+
+/// `.db()?` converts engine results at the call site (see [`from_sled`]).
+pub(crate) trait SledResultExt<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> SledResultExt<T> for std::result::Result<T, sled::Error> {
+    fn db(self) -> Result<T> {
+        self.map_err(from_sled)
     }
 }

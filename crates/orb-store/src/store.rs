@@ -11,7 +11,7 @@ use sled::Tree;
 use crate::booking::{Booking, ical_prefix, index_entries, kind, multi_prefix, unique_key};
 use crate::codec::{decode, encode, push_len_prefixed, time_id_key, u64_from_key};
 use crate::crypto::{MasterKey, Sealer};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SledResultExt as _, from_sled};
 use crate::flush::GroupCommit;
 use crate::ids::{
     AuditId, CorrelationId, GraphEventId, IcalUid, InboxSeq, MatchId, OutboxId, RoomMailbox,
@@ -142,7 +142,7 @@ impl Store {
     /// handle: fails with [`Error::InUse`] while clones exist (they stay valid).
     pub fn checkpoint(self) -> Result<Store> {
         let inner = Arc::try_unwrap(self.inner).map_err(|_| Error::InUse)?;
-        inner.db.flush()?;
+        inner.db.flush().db()?;
         let Inner {
             db,
             trees,
@@ -162,7 +162,7 @@ impl Store {
                 path: path.clone(),
                 source,
             },
-            other => other.into(),
+            other => from_sled(other),
         };
         let config = sled::Config::new()
             .path(&path)
@@ -198,7 +198,7 @@ impl Store {
 
     fn check_format_and_key(&self) -> Result<()> {
         let meta = self.tree(T_META);
-        let found = match meta.get(FORMAT_KEY)? {
+        let found = match meta.get(FORMAT_KEY).db()? {
             Some(v) => Some(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
                 Error::Corrupt("format version record has the wrong length".to_owned())
             })?)),
@@ -215,7 +215,7 @@ impl Store {
             _ => {}
         }
         // Check the key before migrating so a wrong key never rewrites anything.
-        match meta.get(KEY_CHECK_KEY)? {
+        match meta.get(KEY_CHECK_KEY).db()? {
             Some(sealed) => {
                 self.sealer()
                     .open("key check", aad::KEY_CHECK, &sealed)
@@ -223,22 +223,23 @@ impl Store {
             }
             None => {
                 let sealed = self.sealer().seal(aad::KEY_CHECK, KEY_CHECK_PLAINTEXT)?;
-                meta.insert(KEY_CHECK_KEY, sealed)?;
+                meta.insert(KEY_CHECK_KEY, sealed).db()?;
             }
         }
         match found {
             None => {
-                if self.tree(T_BOOKINGS).first()?.is_some() {
+                if self.tree(T_BOOKINGS).first().db()?.is_some() {
                     return Err(Error::Corrupt(
                         "bookings exist but the format version is missing".to_owned(),
                     ));
                 }
-                meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())?;
+                meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())
+                    .db()?;
             }
             Some(1) => self.migrate_1_to_2()?,
             Some(_) => {}
         }
-        self.inner.db.flush()?;
+        self.inner.db.flush().db()?;
         Ok(())
     }
 
@@ -248,7 +249,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut n = 0;
         for item in self.tree(T_BOOKINGS).iter() {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let b: Booking = decode("booking", &v)?;
             let mut key = multi_prefix(kind::CORRELATION, b.correlation_id.as_str());
             push_len_prefixed(&mut key, &k);
@@ -256,12 +257,15 @@ impl Store {
             n += 1;
             if n % CHUNK == 0 {
                 self.tree(T_BOOKING_IDX)
-                    .apply_batch(std::mem::take(&mut batch))?;
+                    .apply_batch(std::mem::take(&mut batch))
+                    .db()?;
             }
         }
-        self.tree(T_BOOKING_IDX).apply_batch(batch)?;
-        self.inner.db.flush()?;
-        self.tree(T_META).insert(FORMAT_KEY, &2u32.to_be_bytes())?;
+        self.tree(T_BOOKING_IDX).apply_batch(batch).db()?;
+        self.inner.db.flush().db()?;
+        self.tree(T_META)
+            .insert(FORMAT_KEY, &2u32.to_be_bytes())
+            .db()?;
         Ok(())
     }
 
@@ -269,7 +273,8 @@ impl Store {
     pub fn format_version(&self) -> Result<u32> {
         let v = self
             .tree(T_META)
-            .get(FORMAT_KEY)?
+            .get(FORMAT_KEY)
+            .db()?
             .ok_or_else(|| Error::Corrupt("format version missing".to_owned()))?;
         Ok(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
             Error::Corrupt("format version record has the wrong length".to_owned())
@@ -283,7 +288,7 @@ impl Store {
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        self.inner.db.size_on_disk().db()
     }
 
     /// How many flushes durable commits have performed so far (group commit makes this
@@ -321,7 +326,8 @@ impl Store {
     /// The booking with this match id.
     pub fn booking(&self, id: &MatchId) -> Result<Option<Booking>> {
         self.tree(T_BOOKINGS)
-            .get(id.as_str().as_bytes())?
+            .get(id.as_str().as_bytes())
+            .db()?
             .map(|v| decode("booking", &v))
             .transpose()
     }
@@ -329,7 +335,7 @@ impl Store {
     /// All bookings in match-id order.
     pub fn bookings(&self) -> impl Iterator<Item = Result<Booking>> + '_ {
         self.tree(T_BOOKINGS).iter().map(|item| {
-            let (_, v) = item?;
+            let (_, v) = item.db()?;
             decode("booking", &v)
         })
     }
@@ -394,10 +400,11 @@ impl Store {
     }
 
     fn unique_lookup(&self, key: Vec<u8>) -> Result<Option<Booking>> {
-        match self.tree(T_BOOKING_IDX).get(key)? {
+        match self.tree(T_BOOKING_IDX).get(key).db()? {
             Some(id) => self
                 .tree(T_BOOKINGS)
-                .get(id)?
+                .get(id)
+                .db()?
                 .map(|v| decode("booking", &v))
                 .transpose(),
             None => Ok(None),
@@ -407,10 +414,10 @@ impl Store {
     fn multi_lookup(&self, prefix: Vec<u8>) -> Result<Vec<Booking>> {
         let mut out = Vec::new();
         for item in self.tree(T_BOOKING_IDX).scan_prefix(prefix) {
-            let (_, id) = item?;
+            let (_, id) = item.db()?;
             // Index and record are written in one transaction, so the record exists; a
             // missing one would be reported by `verify_integrity`, not here.
-            if let Some(v) = self.tree(T_BOOKINGS).get(id)? {
+            if let Some(v) = self.tree(T_BOOKINGS).get(id).db()? {
                 out.push(decode("booking", &v)?);
             }
         }
@@ -436,7 +443,8 @@ impl Store {
     /// The subscription with this id.
     pub fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
         self.tree(T_SUBSCRIPTIONS)
-            .get(id.as_str().as_bytes())?
+            .get(id.as_str().as_bytes())
+            .db()?
             .map(|v| self.open_subscription(&v))
             .transpose()
     }
@@ -445,7 +453,7 @@ impl Store {
     pub fn subscriptions(&self) -> Result<Vec<Subscription>> {
         self.tree(T_SUBSCRIPTIONS)
             .iter()
-            .map(|item| self.open_subscription(&item?.1))
+            .map(|item| self.open_subscription(&item.db()?.1))
             .collect()
     }
 
@@ -486,7 +494,7 @@ impl Store {
 
     /// Decrypts a stored secret.
     pub fn secret(&self, name: &str) -> Result<Option<SecretBytes>> {
-        match self.tree(T_SECRETS).get(name.as_bytes())? {
+        match self.tree(T_SECRETS).get(name.as_bytes()).db()? {
             Some(sealed) => {
                 let plain = self.sealer().open("secret", &aad::secret(name), &sealed)?;
                 Ok(Some(SecretBytes::new(plain.to_vec())))
@@ -500,7 +508,7 @@ impl Store {
         self.tree(T_SECRETS)
             .iter()
             .keys()
-            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .map(|k| Ok(String::from_utf8_lossy(&k.db()?).into_owned()))
             .collect()
     }
 
@@ -521,7 +529,8 @@ impl Store {
     /// Decrypts one notification-encryption key.
     pub fn encryption_key(&self, id: &str) -> Result<Option<EncryptionKey>> {
         self.tree(T_KEYS)
-            .get(id.as_bytes())?
+            .get(id.as_bytes())
+            .db()?
             .map(|sealed| self.open_key(id, &sealed))
             .transpose()
     }
@@ -531,7 +540,7 @@ impl Store {
         self.tree(T_KEYS)
             .iter()
             .map(|item| {
-                let (k, sealed) = item?;
+                let (k, sealed) = item.db()?;
                 self.open_key(&String::from_utf8_lossy(&k), &sealed)
             })
             .collect()
@@ -571,7 +580,8 @@ impl Store {
     pub fn delta_link(&self, room: &RoomMailbox) -> Result<Option<String>> {
         Ok(self
             .tree(T_CURSORS)
-            .get(cursor_key(b'd', room.as_str()))?
+            .get(cursor_key(b'd', room.as_str()))
+            .db()?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
@@ -584,7 +594,7 @@ impl Store {
 
     /// A TOPdesk poll watermark.
     pub fn watermark(&self, name: &str) -> Result<Option<Timestamp>> {
-        match self.tree(T_CURSORS).get(cursor_key(b'w', name))? {
+        match self.tree(T_CURSORS).get(cursor_key(b'w', name)).db()? {
             Some(v) => {
                 let n = i128::from_be_bytes(v.as_ref().try_into().map_err(|_| {
                     Error::Corrupt("watermark record has the wrong length".to_owned())
@@ -629,7 +639,7 @@ impl Store {
                         done_at: None,
                     },
                 )?;
-                self.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry)?;
+                self.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry).db()?;
                 hashes.insert(hash, seq);
                 InboxAppend {
                     seq,
@@ -654,7 +664,7 @@ impl Store {
     pub fn pending_inbox(&self) -> Result<Vec<InboxEntry>> {
         let mut out = Vec::new();
         for item in self.tree(T_INBOX).iter().values() {
-            let e: InboxEntry = decode("inbox", &item?)?;
+            let e: InboxEntry = decode("inbox", &item.db()?)?;
             if e.done_at.is_none() {
                 out.push(e);
             }
@@ -665,7 +675,8 @@ impl Store {
     /// One inbox entry.
     pub fn inbox_entry(&self, seq: InboxSeq) -> Result<Option<InboxEntry>> {
         self.tree(T_INBOX)
-            .get(seq.0.to_be_bytes())?
+            .get(seq.0.to_be_bytes())
+            .db()?
             .map(|v| decode("inbox", &v))
             .transpose()
     }
@@ -680,7 +691,7 @@ impl Store {
     pub fn prune_inbox(&self, before: Timestamp) -> Result<usize> {
         let mut victims = Vec::new();
         for item in self.tree(T_INBOX).iter() {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let e: InboxEntry = decode("inbox", &v)?;
             if e.done_at.is_some_and(|d| d < before) {
                 victims.push((k, e.hash));
@@ -723,7 +734,7 @@ impl Store {
             if out.len() >= limit {
                 break;
             }
-            let key = item?;
+            let key = item.db()?;
             let id = key
                 .get(8..)
                 .and_then(u64_from_key)
@@ -737,7 +748,7 @@ impl Store {
 
     /// When the earliest pending entry becomes due (for the executor's timer).
     pub fn next_due_at(&self) -> Result<Option<Timestamp>> {
-        match self.tree(T_OUTBOX_DUE).first()? {
+        match self.tree(T_OUTBOX_DUE).first().db()? {
             Some((k, _)) => {
                 let id = k
                     .get(8..)
@@ -752,7 +763,8 @@ impl Store {
     /// One outbox entry.
     pub fn effect(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
         self.tree(T_OUTBOX)
-            .get(id.0.to_be_bytes())?
+            .get(id.0.to_be_bytes())
+            .db()?
             .map(|v| decode("outbox", &v))
             .transpose()
     }
@@ -761,7 +773,7 @@ impl Store {
     pub fn effects(&self) -> Result<Vec<OutboxEntry>> {
         self.tree(T_OUTBOX)
             .iter()
-            .map(|item| decode("outbox", &item?.1))
+            .map(|item| decode("outbox", &item.db()?.1))
             .collect()
     }
 
@@ -867,7 +879,7 @@ impl Store {
             .range(time_id_key(since, 0).as_slice()..)
             .values()
             .take(limit)
-            .map(|v| decode("audit", &v?))
+            .map(|v| decode("audit", &v.db()?))
             .collect()
     }
 
@@ -884,7 +896,7 @@ impl Store {
         loop {
             let mut ops = Vec::new();
             for item in self.tree(T_AUDIT).range(..end.as_slice()).take(CHUNK) {
-                let (k, v) = item?;
+                let (k, v) = item.db()?;
                 let r: AuditRecord = decode("audit", &v)?;
                 ops.push(Op::Delete {
                     tree: T_AUDIT_IDX,
@@ -916,8 +928,8 @@ impl Store {
         push_len_prefixed(&mut prefix, value.as_bytes());
         let mut out = Vec::new();
         for item in self.tree(T_AUDIT_IDX).scan_prefix(prefix) {
-            let (_, key) = item?;
-            if let Some(v) = self.tree(T_AUDIT).get(key)? {
+            let (_, key) = item.db()?;
+            if let Some(v) = self.tree(T_AUDIT).get(key).db()? {
                 out.push(decode("audit", &v)?);
             }
         }
@@ -934,13 +946,13 @@ impl Store {
         let corrupt = |m: String| Err(Error::Corrupt(m));
         let mut expected = HashSet::new();
         for item in self.tree(T_BOOKINGS).iter() {
-            let (k, v) = item?;
+            let (k, v) = item.db()?;
             let b: Booking = decode("booking", &v)?;
             if b.match_id.as_str().as_bytes() != k.as_ref() {
                 return corrupt(format!("booking stored under the wrong key {}", b.match_id));
             }
             for e in index_entries(&b, CURRENT_FORMAT) {
-                match self.tree(T_BOOKING_IDX).get(&e.key)? {
+                match self.tree(T_BOOKING_IDX).get(&e.key).db()? {
                     Some(holder) if holder == k => {}
                     _ => return corrupt(format!("index entry missing for booking {}", b.match_id)),
                 }
@@ -948,7 +960,7 @@ impl Store {
             }
         }
         for item in self.tree(T_BOOKING_IDX).iter() {
-            let (k, holder) = item?;
+            let (k, holder) = item.db()?;
             if !expected.contains(k.as_ref()) {
                 return corrupt(format!(
                     "stale index entry pointing at {}",
@@ -959,7 +971,7 @@ impl Store {
         {
             let hashes = self.inbox_hashes();
             for item in self.tree(T_INBOX).iter() {
-                let (k, v) = item?;
+                let (k, v) = item.db()?;
                 let e: InboxEntry = decode("inbox", &v)?;
                 if k.as_ref() != e.seq.0.to_be_bytes() {
                     return corrupt(format!("inbox entry {} stored under the wrong key", e.seq));
@@ -974,11 +986,12 @@ impl Store {
         }
         let mut pending = 0;
         for item in self.tree(T_OUTBOX).iter() {
-            let (_, v) = item?;
+            let (_, v) = item.db()?;
             let e: OutboxEntry = decode("outbox", &v)?;
             let scheduled = self
                 .tree(T_OUTBOX_DUE)
-                .contains_key(time_id_key(e.next_attempt_at, e.id.0))?;
+                .contains_key(time_id_key(e.next_attempt_at, e.id.0))
+                .db()?;
             if scheduled != (e.state == OutboxState::Pending) {
                 return corrupt(format!(
                     "outbox entry {} has an inconsistent schedule",
@@ -991,8 +1004,8 @@ impl Store {
             return corrupt("outbox schedule has entries without a record".to_owned());
         }
         for item in self.tree(T_AUDIT_IDX).iter() {
-            let (_, key) = item?;
-            if !self.tree(T_AUDIT).contains_key(key)? {
+            let (_, key) = item.db()?;
+            if !self.tree(T_AUDIT).contains_key(key).db()? {
                 return corrupt("audit index entry without a record".to_owned());
             }
         }
@@ -1013,7 +1026,7 @@ impl Store {
     fn load_inbox_hashes(&self) -> Result<()> {
         let mut hashes = HashMap::new();
         for item in self.tree(T_INBOX).iter().values() {
-            let e: InboxEntry = decode("inbox", &item?)?;
+            let e: InboxEntry = decode("inbox", &item.db()?)?;
             hashes.insert(e.hash, e.seq);
         }
         *self.inbox_hashes() = hashes;
@@ -1029,7 +1042,7 @@ impl Store {
     }
 
     pub(crate) fn generate_id(&self) -> Result<u64> {
-        Ok(self.inner.db.generate_id()?)
+        self.inner.db.generate_id().db()
     }
 
     pub(crate) fn apply(&self, ops: &[Op]) -> Result<()> {

@@ -10,7 +10,7 @@ use sled::transaction::{
 
 use crate::booking::{Booking, IndexEntry, index_entries};
 use crate::codec::{decode, encode, time_id_key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, from_sled};
 use crate::ids::{AuditId, InboxSeq, MatchId, OutboxId, RoomMailbox, SubscriptionId};
 use crate::records::{
     AuditEntry, AuditRecord, EncryptionKey, InboxEntry, NewEffect, OutboxEntry, OutboxState,
@@ -312,7 +312,7 @@ pub(crate) fn apply_ops(trees: &[&Tree], ops: &[Op]) -> Result<()> {
     });
     outcome.map_err(|e| match e {
         sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => e.into(),
+        sled::transaction::TransactionError::Storage(e) => from_sled(e),
     })
 }
 
