@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::{opt_ts, ts};
@@ -9,8 +10,9 @@ use crate::ids::{
     AuditId, CorrelationId, InboxSeq, MatchId, OutboxId, RoomMailbox, SubscriptionId,
 };
 
-/// Secret bytes (a secret's plaintext, a private key): zeroized on drop, never printed.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+/// Secret bytes (a secret's plaintext, a private key, a `clientState`): zeroized on
+/// drop, never printed, compared in constant time.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(transparent)]
 pub struct SecretBytes(Vec<u8>);
 
@@ -24,7 +26,21 @@ impl SecretBytes {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
+
+    /// Constant-time comparison with `other` (e.g. a notification's `clientState`
+    /// against the stored one).
+    pub fn matches(&self, other: &[u8]) -> bool {
+        self.0.as_slice().ct_eq(other).into()
+    }
 }
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(&other.0)
+    }
+}
+
+impl Eq for SecretBytes {}
 
 impl std::fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

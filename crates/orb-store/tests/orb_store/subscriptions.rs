@@ -45,3 +45,11 @@ fn subscriptions_round_trip_with_sealed_client_state() {
     assert_eq!(store.subscriptions().unwrap(), vec![renewed]);
     assert!(store.subscription(&"sub-b".into()).unwrap().is_none());
 }
+
+#[test]
+fn client_state_comparison() {
+    let s = sub("sub-a", "room-1@example.com", SubscriptionState::Active);
+    assert!(s.client_state.matches(b"client-state-of-sub-a-9d8e7f"));
+    assert!(!s.client_state.matches(b"client-state-of-sub-a-9d8e7"));
+    assert!(!s.client_state.matches(b""));
+}
