@@ -28,6 +28,33 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A Microsoft Graph call failed.
+    #[error("graph: {0}")]
+    Graph(#[from] orb_graph_client::Error),
+    /// A TOPdesk call failed.
+    #[error("topdesk: {0}")]
+    Topdesk(#[from] orb_topdesk_client::Error),
+    /// The JWKS for `validationTokens` could not be fetched or read.
+    #[error("jwks: {0}")]
+    Jwks(String),
+    /// The webhook address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS files could not be used.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// A configured value cannot be used by the running daemon.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+    /// The event loop stopped unexpectedly.
+    #[error("event loop ended: {0}")]
+    Loop(String),
 }
 
 impl Error {
@@ -35,6 +62,8 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Store(e) => e.is_retryable(),
+            Self::Graph(e) => e.is_retryable(),
+            Self::Topdesk(e) => e.is_retryable(),
             _ => false,
         }
     }

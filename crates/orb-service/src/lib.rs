@@ -7,9 +7,16 @@
 
 pub mod config;
 mod error;
+pub mod exchange;
 pub mod intake;
+pub mod jwks;
 pub mod metrics;
+pub mod persist;
+pub mod runtime;
 pub mod state;
+pub mod subscriptions;
+pub mod sync;
+pub mod topdesk;
 pub mod webhook;
 
 pub use config::{Config, ConfigError};

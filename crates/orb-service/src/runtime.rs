@@ -1,0 +1,1514 @@
+//! The running daemon: one event loop.
+//!
+//! Every source — the webhook's inbox signal, timers, the Graph delta rounds, the
+//! TOPdesk poller, effect results, subscription calls, JWKS fetches and shutdown —
+//! becomes one [`Event`]. A synchronous handler decides (intake checks, engine plans,
+//! what to call next) and commits the plan's bookings together with the inbox done-mark,
+//! the outbox entries and the audit records in one store transaction; only then are
+//! the plan's effects executed, each as a task in the loop's own [`JoinSet`] whose
+//! result comes back as another event. Nothing else spawns work and no state is shared
+//! with the tasks: they get cloned clients and inputs, and return values.
+//!
+//! On shutdown the webhook stops accepting and drains its connections, the loop stops
+//! taking new work, waits (bounded) for the calls in flight and records their outcomes,
+//! then flushes the store. Notifications acknowledged but not yet processed stay in the
+//! durable inbox and are processed on the next start.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use orb_graph_client::{
+    AssertionStyle, ClientCertificate, Credential, GraphClient, GraphConfig, Mail, Mailbox, Secret,
+    SubscriptionEncryption,
+};
+use orb_notification_crypto::jwt::Jwks;
+use orb_notification_crypto::{GenerateOptions, KeyRing};
+use orb_reconcile::{
+    Effect, EffectId, EffectKind, EmailAddress, Engine, Observation, Plan, Removal, RoomMailbox,
+    Rooms, State, TopdeskLocationId, Window,
+};
+use orb_store::{AuditEntry, InboxSeq, NewEffect, OutboxId, Store};
+use orb_topdesk_client::{ExternalLinkType, TopdeskClient};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::MissedTickBehavior;
+
+use crate::config::{Config, SecretRef, SyncMode};
+use crate::exchange::{self, Execution};
+use crate::intake::{ChangeKind, Intake, KnownSubscription, LifecycleKind, Verified};
+use crate::jwks::JwksFetcher;
+use crate::metrics::Metrics;
+use crate::subscriptions::{self, Managed, REAUTHORIZE_QUIET, Target};
+use crate::sync::{self, ExchangeRound};
+use crate::webhook::{Health, SourcePolicy, SubscriptionHealth, Webhook};
+use crate::{Error, persist, state, topdesk};
+
+/// Where the daemon reads the time: the wall clock in production, a controllable one in
+/// tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The hot TOPdesk window polled every `topdesk.poll_interval`.
+pub const HOT_WINDOW: SignedDuration = SignedDuration::from_hours(36);
+
+/// Runtime settings that are not part of the configuration file.
+#[derive(Clone)]
+pub struct Options {
+    /// Plan and log, but never write to Exchange or TOPdesk (pilots, B5).
+    pub dry_run: bool,
+    /// The time source.
+    pub clock: Clock,
+    /// How often due retries, renewals and stale writes are looked at.
+    pub tick: Duration,
+    /// How often the whole TOPdesk horizon is polled (the hot window follows
+    /// `topdesk.poll_interval`).
+    pub full_poll_interval: Duration,
+    /// How often each room's delta round runs besides the on-demand ones.
+    pub exchange_interval: Duration,
+    /// Lifetime requested for subscriptions (capped at
+    /// [`subscriptions::MAX_LIFETIME`]).
+    pub subscription_lifetime: Duration,
+    /// How long shutdown waits for calls in flight and open connections.
+    pub drain: Duration,
+    /// The engine's retry schedule; `None` keeps the engine's default.
+    pub retry: Option<orb_reconcile::RetryPolicy>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            clock: Arc::new(Timestamp::now),
+            tick: Duration::from_secs(5),
+            full_poll_interval: Duration::from_secs(15 * 60),
+            exchange_interval: Duration::from_secs(15 * 60),
+            subscription_lifetime: subscriptions::MAX_LIFETIME,
+            drain: Duration::from_secs(10),
+            retry: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("dry_run", &self.dry_run)
+            .field("tick", &self.tick)
+            .field("full_poll_interval", &self.full_poll_interval)
+            .field("exchange_interval", &self.exchange_interval)
+            .field("subscription_lifetime", &self.subscription_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Requests an operator (or a test) can send to the running loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// Run a delta round for every room now.
+    ResyncExchange,
+    /// Poll TOPdesk now (`full`: the whole horizon, otherwise the hot window).
+    PollTopdesk {
+        /// Whole horizon or hot window.
+        full: bool,
+    },
+    /// Handle a timer tick now (due retries, renewals).
+    Tick,
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    store: Arc<Store>,
+    control: mpsc::UnboundedSender<Control>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Daemon {
+    /// Binds `service.listen` and starts the daemon.
+    pub async fn start(config: Config, store: Store, options: Options) -> Result<Self, Error> {
+        let addr = config.service.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        Self::start_on(config, store, listener, options).await
+    }
+
+    /// Starts the daemon on an already bound listener (tests bind port 0 first so that
+    /// `public_url` can name the port).
+    pub async fn start_on(
+        config: Config,
+        store: Store,
+        listener: TcpListener,
+        options: Options,
+    ) -> Result<Self, Error> {
+        // Only aws-lc-rs may provide TLS; a second install (tests) is harmless.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let addr = listener.local_addr().map_err(|source| Error::Listen {
+            addr: config.service.listen,
+            source,
+        })?;
+        let store = Arc::new(store);
+        let metrics = Arc::new(Metrics::new());
+        let now = (options.clock)();
+
+        let graph = graph_client(&config, &store, &options)?;
+        let topdesk = topdesk_client(&config, &store, &options)?;
+        let engine = Engine::new(engine_config(&config, &options));
+        let loaded = persist::load_state(&store, engine.config().mode)?;
+
+        let mut ring = state::load_ring(&store)?;
+        if ring.current(state::to_system(now)).is_none() {
+            let id = state::rotate(&store, &GenerateOptions::default(), now)?;
+            tracing::info!(certificate = %id, "created a notification-encryption certificate");
+            ring = state::load_ring(&store)?;
+        }
+
+        let managed_rooms: HashSet<String> =
+            config.rooms.iter().map(|r| r.mailbox.clone()).collect();
+        let mut subs = BTreeMap::new();
+        for record in store.subscriptions()? {
+            if managed_rooms.contains(record.room.as_str())
+                && let Some(m) = Managed::from_record(&record, now)
+            {
+                subs.insert(m.room.clone(), m);
+            }
+        }
+
+        let fetcher = JwksFetcher::new(config.graph.login_url.as_str())?;
+        let jwks = match fetcher.fetch().await {
+            Ok(j) => Some(j),
+            Err(e) => {
+                tracing::warn!(error = %e, url = fetcher.url(), "JWKS not available yet");
+                None
+            }
+        };
+
+        let health = Arc::new(Mutex::new(HealthView {
+            active: 0,
+            expected: config.rooms.len(),
+            problems: Vec::new(),
+        }));
+        let inbox_signal = Arc::new(Notify::new());
+        let webhook = Arc::new(Webhook {
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+            sources: SourcePolicy {
+                allowed: config.service.allowed_sources.clone(),
+                trusted_proxies: config.service.trusted_proxies.clone(),
+            },
+            max_body_bytes: config.service.max_body_bytes,
+            inbox_signal: Arc::clone(&inbox_signal),
+            health: health_fn(Arc::clone(&health), Arc::clone(&store)),
+        });
+        let tls = tls_acceptor(&config)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(crate::webhook::serve(
+            listener,
+            tls,
+            webhook,
+            shutdown_rx.clone(),
+            options.drain,
+        ));
+        let (control, control_rx) = mpsc::unbounded_channel();
+
+        let rooms = config
+            .rooms
+            .iter()
+            .filter_map(|r| RoomMailbox::parse(&r.mailbox).ok())
+            .collect();
+        let runtime = Runtime {
+            intake: Intake::new(
+                &config.graph.client_id,
+                &config.graph.tenant_id,
+                config.graph.login_url.as_str(),
+            ),
+            target_urls: (config.notification_url(), config.lifecycle_url()),
+            config,
+            options,
+            engine,
+            state: loaded,
+            store: Arc::clone(&store),
+            metrics: Arc::clone(&metrics),
+            graph,
+            topdesk,
+            ring,
+            jwks,
+            fetcher,
+            jwks_fetching: false,
+            jwks_refreshed: HashSet::new(),
+            subs,
+            sub_busy: HashSet::new(),
+            sub_attempted: HashMap::new(),
+            listed: false,
+            rooms,
+            exchange_busy: HashSet::new(),
+            exchange_again: HashMap::new(),
+            topdesk_busy: false,
+            topdesk_again: None,
+            timers: BTreeSet::new(),
+            outbox: HashMap::new(),
+            tasks: JoinSet::new(),
+            health,
+            stopping: false,
+        };
+        let task = tokio::spawn(runtime.run(inbox_signal, control_rx, shutdown_rx, server));
+        Ok(Self {
+            addr,
+            metrics,
+            store,
+            control,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The address the webhook listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Sends a request to the loop (ignored once it stopped).
+    pub fn control(&self, request: Control) {
+        let _ = self.control.send(request);
+    }
+
+    /// A handle that stops the daemon when set to `true` (e.g. from a signal handler).
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, finishes the calls in flight, flushes the store.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        let _ = self.shutdown.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the daemon stops (after [`Daemon::shutdown_handle`] was used).
+    pub async fn wait(self) -> Result<(), Error> {
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Loop(e.to_string())),
+        }
+    }
+}
+
+/// The events the loop handles: a closed set.
+enum Event {
+    /// The webhook appended to the inbox.
+    Inbox,
+    /// The periodic tick.
+    Tick,
+    /// Time to poll TOPdesk (`full` or hot window).
+    PollTopdesk { full: bool },
+    /// Time for every room's delta round.
+    ResyncExchange,
+    /// A JWKS fetch ended.
+    Jwks(Result<Jwks, Error>),
+    /// A delta round ended.
+    Round {
+        room: RoomMailbox,
+        result: Result<ExchangeRound, orb_graph_client::Error>,
+    },
+    /// A TOPdesk poll ended.
+    Polled {
+        result: Result<Observation, orb_topdesk_client::Error>,
+    },
+    /// An effect was executed.
+    Executed {
+        effect: Box<Effect>,
+        execution: Execution,
+    },
+    /// Graph's subscription list at start.
+    Listed(Result<Vec<orb_graph_client::Subscription>, orb_graph_client::Error>),
+    /// A subscription was created or renewed.
+    Subscribed {
+        room: String,
+        result: Result<Managed, orb_graph_client::Error>,
+        renewal: bool,
+    },
+    /// A reauthorization ended.
+    Reauthorized {
+        room: String,
+        result: Result<(), orb_graph_client::Error>,
+    },
+    /// A task without a result for the loop ended (mail, deletes).
+    Done,
+}
+
+/// What `/healthz` shows besides the inbox depth.
+struct HealthView {
+    active: usize,
+    expected: usize,
+    problems: Vec<String>,
+}
+
+/// Writes that go into the same transaction as a decision's bookings.
+#[derive(Default)]
+struct Commit {
+    inbox_done: Option<InboxSeq>,
+    completed: Vec<OutboxId>,
+    audits: Vec<AuditEntry>,
+    delta_link: Option<(RoomMailbox, String)>,
+}
+
+struct Runtime {
+    config: Config,
+    options: Options,
+    engine: Engine,
+    state: State,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    graph: GraphClient,
+    topdesk: TopdeskClient,
+    intake: Intake,
+    ring: KeyRing,
+    jwks: Option<Jwks>,
+    fetcher: JwksFetcher,
+    jwks_fetching: bool,
+    /// Key ids a refresh was already fetched for: an id still unknown afterwards is
+    /// forged (or from another cloud) and rejected.
+    jwks_refreshed: HashSet<String>,
+    /// Managed subscriptions by room.
+    subs: BTreeMap<String, Managed>,
+    /// Rooms with a subscription call in flight.
+    sub_busy: HashSet<String>,
+    /// When a room's subscription was last attempted (failed creates wait a minute).
+    sub_attempted: HashMap<String, Timestamp>,
+    /// Whether Graph's list was seen (creates wait for it, to adopt first).
+    listed: bool,
+    target_urls: (String, String),
+    rooms: Vec<RoomMailbox>,
+    exchange_busy: HashSet<RoomMailbox>,
+    /// Rounds asked for while one ran; `true` = a full listing.
+    exchange_again: HashMap<RoomMailbox, bool>,
+    topdesk_busy: bool,
+    topdesk_again: Option<bool>,
+    /// Due instants of the engine's `ScheduleRetry` effects.
+    timers: BTreeSet<Timestamp>,
+    /// Outbox entries of write effects in flight.
+    outbox: HashMap<EffectId, OutboxId>,
+    tasks: JoinSet<Event>,
+    health: Arc<Mutex<HealthView>>,
+    stopping: bool,
+}
+
+impl Runtime {
+    async fn run(
+        mut self,
+        inbox_signal: Arc<Notify>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        mut shutdown: watch::Receiver<bool>,
+        server: JoinHandle<()>,
+    ) -> Result<(), Error> {
+        self.complete_stale_outbox()?;
+        self.spawn_list();
+        let mut tick = interval(self.options.tick);
+        let mut hot = interval(self.config.topdesk.poll_interval);
+        let mut full = interval(self.options.full_poll_interval);
+        let mut exchange = interval(self.options.exchange_interval);
+        // A body appended while orb was down is waiting.
+        inbox_signal.notify_one();
+        // The first full poll also covers the hot window.
+        hot.reset();
+        let result = loop {
+            let next_timer = self.next_timer();
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|stop| *stop) => break Ok(()),
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => match joined {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a task failed");
+                        continue;
+                    }
+                },
+                () = inbox_signal.notified() => Event::Inbox,
+                Some(request) = control.recv() => match request {
+                    Control::ResyncExchange => Event::ResyncExchange,
+                    Control::PollTopdesk { full } => Event::PollTopdesk { full },
+                    Control::Tick => Event::Tick,
+                },
+                _ = tick.tick() => Event::Tick,
+                () = tokio::time::sleep(next_timer) => Event::Tick,
+                _ = full.tick() => Event::PollTopdesk { full: true },
+                _ = hot.tick() => Event::PollTopdesk { full: false },
+                _ = exchange.tick() => Event::ResyncExchange,
+            };
+            if let Err(e) = self.handle(event) {
+                break Err(e);
+            }
+        };
+        self.stopping = true;
+        let _ = server.await;
+        let drain = self.options.drain;
+        let finished = tokio::time::timeout(drain, async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Ok(event) = joined
+                    && let Err(e) = self.handle(event)
+                {
+                    tracing::error!(error = %e, "while finishing in-flight work");
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("calls still in flight after the drain period; abandoned");
+            self.tasks.abort_all();
+        }
+        self.store.flush()?;
+        tracing::info!("stopped");
+        result
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.options.clock)()
+    }
+
+    fn next_timer(&self) -> Duration {
+        let now = self.now();
+        match self.timers.first() {
+            Some(at) if *at > now => Duration::try_from(at.duration_since(now))
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(1)),
+            Some(_) => Duration::ZERO,
+            // No timer: an hour, well beyond the tick.
+            None => Duration::from_secs(3600),
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Error> {
+        match event {
+            Event::Inbox => self.process_inbox(),
+            Event::Tick => self.tick(),
+            Event::PollTopdesk { full } => {
+                self.request_poll(full);
+                Ok(())
+            }
+            Event::ResyncExchange => {
+                for room in self.rooms.clone() {
+                    self.request_round(&room, false);
+                }
+                Ok(())
+            }
+            Event::Jwks(result) => {
+                self.jwks_fetching = false;
+                match result {
+                    Ok(jwks) => self.jwks = Some(jwks),
+                    Err(e) => tracing::warn!(error = %e, "JWKS refresh failed"),
+                }
+                self.process_inbox()
+            }
+            Event::Round { room, result } => self.round_done(room, result),
+            Event::Polled { result } => self.polled(result),
+            Event::Executed { effect, execution } => self.executed(*effect, execution),
+            Event::Listed(result) => self.listed(result),
+            Event::Subscribed {
+                room,
+                result,
+                renewal,
+            } => self.subscribed(room, result, renewal),
+            Event::Reauthorized { room, result } => {
+                self.sub_busy.remove(&room);
+                match result {
+                    Ok(()) => {
+                        let now = self.now();
+                        if let Some(m) = self.subs.get_mut(&room) {
+                            m.touched_at = now;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, %room, "reauthorization failed; renewing");
+                        self.renew(&room);
+                    }
+                }
+                Ok(())
+            }
+            Event::Done => Ok(()),
+        }
+    }
+
+    // ---- inbox -----------------------------------------------------------------------
+
+    fn process_inbox(&mut self) -> Result<(), Error> {
+        if self.jwks_fetching {
+            return Ok(());
+        }
+        for entry in self.store.pending_inbox()? {
+            let now = self.now();
+            let by_id: HashMap<&str, &Managed> =
+                self.subs.values().map(|m| (m.id.as_str(), m)).collect();
+            let lookup = |id: &str| {
+                by_id.get(id).map(|m| KnownSubscription {
+                    id: m.id.clone(),
+                    room: m.room.clone(),
+                    client_state: m.client_state.clone(),
+                })
+            };
+            let empty;
+            let jwks = match &self.jwks {
+                Some(j) => j,
+                None => {
+                    empty = Jwks::from_json(br#"{"keys":[]}"#)
+                        .map_err(|e| Error::Jwks(e.to_string()))?;
+                    &empty
+                }
+            };
+            let outcome = match self.intake.process(
+                &entry.body,
+                lookup,
+                &self.ring,
+                jwks,
+                state::to_system(now),
+            ) {
+                Ok(outcome) => outcome,
+                Err(need) => {
+                    if self.jwks_refreshed.insert(need.kid.clone()) {
+                        // Refresh once, then judge this body (and those after it) again.
+                        self.spawn_jwks();
+                        return Ok(());
+                    }
+                    crate::intake::IntakeOutcome {
+                        verified: Vec::new(),
+                        rejected: vec![crate::intake::Rejection {
+                            item: None,
+                            reason: crate::metrics::RejectReason::Token,
+                            detail: "validation token signed by an unknown key".to_owned(),
+                        }],
+                    }
+                }
+            };
+            let correlation = format!("inbox-{}", entry.seq.0);
+            let mut commit = Commit {
+                inbox_done: Some(entry.seq),
+                ..Commit::default()
+            };
+            for rejection in &outcome.rejected {
+                self.metrics.rejected(rejection.reason);
+                tracing::warn!(
+                    reason = rejection.reason.as_str(),
+                    item = ?rejection.item,
+                    detail = %rejection.detail,
+                    "notification rejected"
+                );
+                let mut audit = AuditEntry::new(
+                    now,
+                    correlation.as_str().into(),
+                    None,
+                    "webhook",
+                    "verify notification",
+                    format!("rejected: {}", rejection.reason.as_str()),
+                );
+                audit.detail = Some(rejection.detail.clone());
+                commit.audits.push(audit);
+            }
+            let mut observations = Vec::new();
+            for verified in outcome.verified {
+                match verified {
+                    Verified::Change {
+                        room,
+                        kind,
+                        event_id,
+                        resource,
+                        ..
+                    } => self.change(&room, kind, event_id, resource, now, &mut observations),
+                    Verified::Lifecycle { room, kind, .. } => self.lifecycle(&room, kind),
+                }
+            }
+            self.decide(observations, commit)?;
+        }
+        Ok(())
+    }
+
+    fn change(
+        &mut self,
+        room: &str,
+        kind: ChangeKind,
+        event_id: Option<String>,
+        resource: Option<serde_json::Value>,
+        now: Timestamp,
+        out: &mut Vec<Observation>,
+    ) {
+        let Ok(room) = RoomMailbox::parse(room) else {
+            return;
+        };
+        if kind == ChangeKind::Deleted {
+            if let Some(id) = event_id.and_then(|id| orb_reconcile::GraphEventId::new(id).ok()) {
+                out.push(Observation::ExchangeRemoved {
+                    room,
+                    event_id: id,
+                    reason: Removal::Deleted,
+                });
+            }
+            return;
+        }
+        let event = resource
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .and_then(|bytes| orb_graph_client::wire::parse_event_json(&bytes).ok());
+        match event {
+            Some(e) => match exchange::to_item(&room, &e, now) {
+                Some(item) => out.push(Observation::ExchangeChanged(item)),
+                // A series master (or an item the engine cannot take): let the delta
+                // round expand and report it.
+                None => self.request_round(&room, false),
+            },
+            // A basic notification or an unreadable payload: read the room instead.
+            None => self.request_round(&room, false),
+        }
+    }
+
+    fn lifecycle(&mut self, room: &str, kind: LifecycleKind) {
+        tracing::info!(%room, ?kind, "lifecycle notification");
+        let now = self.now();
+        match kind {
+            LifecycleKind::ReauthorizationRequired => {
+                let Some(m) = self.subs.get(room) else {
+                    return;
+                };
+                if now.duration_since(m.touched_at) < REAUTHORIZE_QUIET
+                    || self.sub_busy.contains(room)
+                {
+                    return;
+                }
+                if m.renewal_due(now) {
+                    self.renew(room);
+                } else {
+                    let id = m.id.clone();
+                    let graph = self.graph.clone();
+                    let room = room.to_owned();
+                    self.sub_busy.insert(room.clone());
+                    self.tasks.spawn(async move {
+                        let result = subscriptions::reauthorize(&graph, &id).await;
+                        Event::Reauthorized { room, result }
+                    });
+                }
+            }
+            LifecycleKind::SubscriptionRemoved => {
+                if let Some(m) = self.subs.remove(room)
+                    && let Err(e) = self.store.delete_subscription(&m.id.as_str().into())
+                {
+                    tracing::warn!(error = %e, "could not forget a removed subscription");
+                }
+                self.sub_attempted.remove(room);
+                self.ensure_subscriptions();
+                if let Ok(r) = RoomMailbox::parse(room) {
+                    self.request_round(&r, true);
+                }
+            }
+            LifecycleKind::Missed => {
+                if let Ok(r) = RoomMailbox::parse(room) {
+                    self.request_round(&r, false);
+                }
+            }
+        }
+    }
+
+    fn spawn_jwks(&mut self) {
+        if self.jwks_fetching {
+            return;
+        }
+        self.jwks_fetching = true;
+        let fetcher = self.fetcher.clone();
+        self.tasks
+            .spawn(async move { Event::Jwks(fetcher.fetch().await) });
+    }
+
+    // ---- deciding and executing ------------------------------------------------------
+
+    /// Plans each observation in turn, commits every plan's bookings with `commit` in
+    /// one transaction, then executes the effects.
+    fn decide(&mut self, observations: Vec<Observation>, mut commit: Commit) -> Result<(), Error> {
+        let now = self.now();
+        let mut plans: Vec<Plan> = Vec::with_capacity(observations.len());
+        for observation in &observations {
+            let plan = self.engine.plan(&self.state, observation, now);
+            self.state.apply(&plan);
+            if !plan.is_empty() || !plan.notes.is_empty() {
+                if self.options.dry_run {
+                    tracing::info!(plan = %plan, "dry run: plan not executed");
+                } else {
+                    tracing::debug!(plan = %plan, "plan");
+                }
+            }
+            plans.push(plan);
+        }
+        let mut enqueued = Vec::new();
+        let result = self.commit(&plans, &mut commit, &mut enqueued, now);
+        if let Err(e) = result {
+            tracing::error!(error = %e, "storing the plans failed; recording progress only");
+            enqueued.clear();
+            let mut tx = self.store.transaction();
+            if let Some(seq) = commit.inbox_done {
+                tx.mark_inbox_done(seq, now);
+            }
+            for id in &commit.completed {
+                tx.complete_effect(*id);
+            }
+            tx.commit()?;
+        }
+        self.outbox.extend(enqueued);
+        for plan in plans {
+            for effect in plan.effects {
+                self.dispatch(effect, now);
+            }
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn commit(
+        &self,
+        plans: &[Plan],
+        commit: &mut Commit,
+        enqueued: &mut Vec<(EffectId, OutboxId)>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mut tx = self.store.transaction();
+        for plan in plans {
+            for b in &plan.bookings {
+                tx.save_booking(persist::to_record(b, self.config.sync.carry_subject));
+            }
+            for effect in &plan.effects {
+                let Some(id) = effect_id(&effect.kind) else {
+                    continue;
+                };
+                if self.options.dry_run {
+                    continue;
+                }
+                let outbox = tx.enqueue(
+                    NewEffect::new(
+                        effect
+                            .match_id
+                            .as_ref()
+                            .map(|m| orb_store::MatchId::new(m.as_str())),
+                        effect.correlation.as_str().into(),
+                        label(&effect.kind),
+                        effect.to_string().into_bytes(),
+                        now,
+                    ),
+                    now,
+                )?;
+                enqueued.push((id.clone(), outbox));
+            }
+            if !plan.is_empty() {
+                let mut audit = AuditEntry::new(
+                    now,
+                    plan.correlation.as_str().into(),
+                    None,
+                    "engine",
+                    "decide",
+                    if self.options.dry_run {
+                        "dry run"
+                    } else {
+                        "planned"
+                    },
+                );
+                audit.detail = Some(format!(
+                    "{} booking(s), {} effect(s)",
+                    plan.bookings.len(),
+                    plan.effects.len()
+                ));
+                tx.audit(audit)?;
+            }
+        }
+        for audit in commit.audits.drain(..) {
+            tx.audit(audit)?;
+        }
+        for id in &commit.completed {
+            tx.complete_effect(*id);
+        }
+        if let Some(seq) = commit.inbox_done {
+            tx.mark_inbox_done(seq, now);
+        }
+        if let Some((room, link)) = commit.delta_link.take() {
+            tx.set_delta_link(room.as_str().into(), link);
+        }
+        if tx.is_empty() {
+            return Ok(());
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, effect: Effect, now: Timestamp) {
+        match &effect.kind {
+            EffectKind::ScheduleRetry { at, attempt } => {
+                tracing::debug!(%at, attempt, "retry scheduled");
+                self.timers.insert(*at);
+            }
+            EffectKind::Park { reason } => {
+                tracing::warn!(match_id = ?effect.match_id, ?reason, "booking parked");
+            }
+            EffectKind::HoldRemovals {
+                room,
+                side,
+                held,
+                total,
+            } => {
+                tracing::warn!(%room, %side, held, total, "mass cancellation held for an admin");
+            }
+            EffectKind::DeclineEvent { room, reason, .. } => {
+                // The Graph client offers no decline on behalf of a room; the organizer
+                // learns of the refusal by mail when mail is enabled.
+                tracing::warn!(%room, %reason, "TOPdesk refused the booking");
+            }
+            EffectKind::NotifyUser { to, reason } => {
+                if self.options.dry_run || self.stopping {
+                    return;
+                }
+                let graph = self.graph.with_correlation_id(effect.correlation.as_str());
+                let mail = Mail {
+                    to: vec![to.as_str().to_owned()],
+                    subject: "Your room booking could not be made".to_owned(),
+                    body: reason.to_string(),
+                    save_to_sent_items: false,
+                };
+                self.tasks.spawn(async move {
+                    if let Err(e) = graph.send_mail(&mail).await {
+                        tracing::warn!(error = %e, "mail to the organizer failed");
+                    }
+                    Event::Done
+                });
+            }
+            _ => {
+                let write = effect_id(&effect.kind).is_some();
+                if (write && self.options.dry_run) || self.stopping {
+                    return;
+                }
+                let graph = self.graph.with_correlation_id(effect.correlation.as_str());
+                let topdesk = self
+                    .topdesk
+                    .with_correlation_id(effect.correlation.as_str());
+                self.tasks.spawn(async move {
+                    let execution =
+                        match exchange::execute(&graph, &effect.kind, now).await {
+                            Some(x) => x,
+                            None => topdesk::execute(&topdesk, &effect.kind).await.unwrap_or(
+                                Execution {
+                                    observation: None,
+                                    outcome: "skipped",
+                                },
+                            ),
+                        };
+                    Event::Executed {
+                        effect: Box::new(effect),
+                        execution,
+                    }
+                });
+            }
+        }
+    }
+
+    fn executed(&mut self, effect: Effect, execution: Execution) -> Result<(), Error> {
+        let kind = label(&effect.kind);
+        self.metrics.effect(kind, execution.outcome);
+        let now = self.now();
+        let mut commit = Commit::default();
+        if let Some(id) = effect_id(&effect.kind)
+            && let Some(outbox) = self.outbox.remove(id)
+        {
+            commit.completed.push(outbox);
+        }
+        commit.audits.push(AuditEntry::new(
+            now,
+            effect.correlation.as_str().into(),
+            effect
+                .match_id
+                .as_ref()
+                .map(|m| orb_store::MatchId::new(m.as_str())),
+            "executor",
+            kind,
+            execution.outcome,
+        ));
+        tracing::info!(effect = %effect, outcome = execution.outcome, "effect executed");
+        self.decide(execution.observation.into_iter().collect(), commit)
+    }
+
+    // ---- timers and pollers ----------------------------------------------------------
+
+    fn tick(&mut self) -> Result<(), Error> {
+        let now = self.now();
+        while self.timers.first().is_some_and(|at| *at <= now) {
+            self.timers.pop_first();
+        }
+        self.ensure_subscriptions();
+        let due: Vec<String> = self
+            .subs
+            .values()
+            .filter(|m| m.renewal_due(now))
+            .map(|m| m.room.clone())
+            .collect();
+        for room in due {
+            self.renew(&room);
+        }
+        self.update_gauges();
+        self.decide(vec![Observation::Tick], Commit::default())
+    }
+
+    fn request_round(&mut self, room: &RoomMailbox, full: bool) {
+        if self.stopping {
+            return;
+        }
+        if self.exchange_busy.contains(room) {
+            let again = self.exchange_again.entry(room.clone()).or_insert(false);
+            *again |= full;
+            return;
+        }
+        let link = if full {
+            None
+        } else {
+            match self.store.delta_link(&room.as_str().into()) {
+                Ok(link) => link,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the delta link failed");
+                    None
+                }
+            }
+        };
+        let now = self.now();
+        let window = sync::window(now, self.config.sync.horizon_days);
+        self.exchange_busy.insert(room.clone());
+        let graph = self.graph.clone();
+        let room = room.clone();
+        self.tasks.spawn(async move {
+            let result = sync::exchange_round(&graph, room.clone(), link, window, now).await;
+            Event::Round { room, result }
+        });
+    }
+
+    fn round_done(
+        &mut self,
+        room: RoomMailbox,
+        result: Result<ExchangeRound, orb_graph_client::Error>,
+    ) -> Result<(), Error> {
+        self.exchange_busy.remove(&room);
+        match result {
+            Ok(round) => {
+                tracing::debug!(%room, full = round.full, items = round.observations.len(), "delta round");
+                let commit = Commit {
+                    delta_link: Some((room.clone(), round.delta_link)),
+                    ..Commit::default()
+                };
+                self.decide(round.observations, commit)?;
+            }
+            Err(e) => tracing::warn!(error = %e, %room, "delta round failed"),
+        }
+        if let Some(full) = self.exchange_again.remove(&room) {
+            self.request_round(&room, full);
+        }
+        Ok(())
+    }
+
+    fn request_poll(&mut self, full: bool) {
+        if self.stopping {
+            return;
+        }
+        if self.topdesk_busy {
+            self.topdesk_again = Some(self.topdesk_again.unwrap_or(false) | full);
+            return;
+        }
+        let now = self.now();
+        let window = if full {
+            sync::window(now, self.config.sync.horizon_days)
+        } else {
+            let w = sync::window(now, self.config.sync.horizon_days);
+            Window {
+                start: w.start,
+                end: now.checked_add(HOT_WINDOW).unwrap_or(w.end).min(w.end),
+            }
+        };
+        self.topdesk_busy = true;
+        let client = self.topdesk.clone();
+        let rooms = self.engine.config().rooms.clone();
+        self.tasks.spawn(async move {
+            let result = topdesk::poll(&client, &rooms, window, now).await;
+            Event::Polled { result }
+        });
+    }
+
+    fn polled(
+        &mut self,
+        result: Result<Observation, orb_topdesk_client::Error>,
+    ) -> Result<(), Error> {
+        self.topdesk_busy = false;
+        match result {
+            Ok(observation) => self.decide(vec![observation], Commit::default())?,
+            Err(e) => tracing::warn!(error = %e, "TOPdesk poll failed"),
+        }
+        if let Some(full) = self.topdesk_again.take() {
+            self.request_poll(full);
+        }
+        Ok(())
+    }
+
+    // ---- subscriptions ---------------------------------------------------------------
+
+    fn spawn_list(&mut self) {
+        let graph = self.graph.clone();
+        self.tasks
+            .spawn(async move { Event::Listed(graph.list_subscriptions().await) });
+    }
+
+    fn listed(
+        &mut self,
+        result: Result<Vec<orb_graph_client::Subscription>, orb_graph_client::Error>,
+    ) -> Result<(), Error> {
+        self.listed = true;
+        let listed = match result {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing subscriptions failed; creating new ones");
+                Vec::new()
+            }
+        };
+        let url = self.target_urls.0.clone();
+        let mut keep = HashSet::new();
+        for sub in &listed {
+            let known = self
+                .subs
+                .values()
+                .find(|m| m.id == sub.id.as_str())
+                .cloned();
+            match known {
+                Some(mut m) => {
+                    let room_ok = Mailbox::new(&m.room)
+                        .map(|mb| subscriptions::is_ours(sub, &mb, &url))
+                        .unwrap_or(false);
+                    if room_ok {
+                        tracing::info!(room = %m.room, id = %m.id, "adopted subscription");
+                        m.expires_at = sub.expiration;
+                        keep.insert(m.room.clone());
+                        self.subs.insert(m.room.clone(), m);
+                    }
+                }
+                None if sub.notification_url == url => {
+                    // Ours, but its client state is lost: it cannot be verified.
+                    let graph = self.graph.clone();
+                    let id = sub.id.as_str().to_owned();
+                    self.tasks.spawn(async move {
+                        if let Err(e) = subscriptions::delete(&graph, &id).await {
+                            tracing::warn!(error = %e, %id, "could not delete a stale subscription");
+                        }
+                        Event::Done
+                    });
+                }
+                None => {}
+            }
+        }
+        // Stored subscriptions Graph no longer has are gone.
+        let gone: Vec<Managed> = self
+            .subs
+            .values()
+            .filter(|m| !keep.contains(&m.room))
+            .cloned()
+            .collect();
+        for m in gone {
+            self.subs.remove(&m.room);
+            self.store.delete_subscription(&m.id.as_str().into())?;
+        }
+        self.ensure_subscriptions();
+        // Whatever happened while orb did not listen.
+        for room in self.rooms.clone() {
+            self.request_round(&room, false);
+        }
+        Ok(())
+    }
+
+    fn target(&self) -> Option<Target> {
+        let now = state::to_system(self.now());
+        let (id, cert) = self.ring.current(now)?;
+        Some(Target {
+            notification_url: self.target_urls.0.clone(),
+            lifecycle_url: self.target_urls.1.clone(),
+            encryption: SubscriptionEncryption {
+                certificate_base64_der: cert.to_base64_der(),
+                certificate_id: id.to_owned(),
+            },
+            lifetime: self.options.subscription_lifetime,
+        })
+    }
+
+    /// Creates the subscription of every room that has none (failed attempts wait a
+    /// minute).
+    fn ensure_subscriptions(&mut self) {
+        if !self.listed || self.stopping {
+            return;
+        }
+        let Some(target) = self.target() else {
+            tracing::error!("no valid encryption certificate; cannot subscribe");
+            return;
+        };
+        let now = self.now();
+        for room in self.config.rooms.iter().map(|r| r.mailbox.clone()) {
+            if self.subs.contains_key(&room) || self.sub_busy.contains(&room) {
+                continue;
+            }
+            if self
+                .sub_attempted
+                .get(&room)
+                .is_some_and(|at| now.duration_since(*at) < SignedDuration::from_mins(1))
+            {
+                continue;
+            }
+            self.sub_attempted.insert(room.clone(), now);
+            self.sub_busy.insert(room.clone());
+            let graph = self.graph.clone();
+            let target = target.clone();
+            self.tasks.spawn(async move {
+                let result = subscriptions::create(&graph, &room, &target, now).await;
+                Event::Subscribed {
+                    room,
+                    result,
+                    renewal: false,
+                }
+            });
+        }
+    }
+
+    fn renew(&mut self, room: &str) {
+        if self.sub_busy.contains(room) || self.stopping {
+            return;
+        }
+        let (Some(m), Some(target)) = (self.subs.get(room).cloned(), self.target()) else {
+            return;
+        };
+        let now = self.now();
+        let graph = self.graph.clone();
+        let room = room.to_owned();
+        self.sub_busy.insert(room.clone());
+        self.tasks.spawn(async move {
+            let result = subscriptions::renew(&graph, &m, &target, now).await;
+            Event::Subscribed {
+                room,
+                result,
+                renewal: true,
+            }
+        });
+    }
+
+    fn subscribed(
+        &mut self,
+        room: String,
+        result: Result<Managed, orb_graph_client::Error>,
+        renewal: bool,
+    ) -> Result<(), Error> {
+        self.sub_busy.remove(&room);
+        match result {
+            Ok(m) => {
+                tracing::info!(%room, id = %m.id, expires = %m.expires_at, renewal, "subscription ready");
+                let mut tx = self.store.transaction();
+                tx.put_subscription(&m.to_record())?;
+                tx.commit()?;
+                self.subs.insert(room, m);
+            }
+            Err(orb_graph_client::Error::NotFound { .. }) if renewal => {
+                tracing::warn!(%room, "subscription vanished; creating a new one");
+                if let Some(m) = self.subs.remove(&room) {
+                    self.store.delete_subscription(&m.id.as_str().into())?;
+                }
+                self.sub_attempted.remove(&room);
+                self.ensure_subscriptions();
+                if let Ok(r) = RoomMailbox::parse(&room) {
+                    self.request_round(&r, true);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %room, renewal, "subscription call failed");
+            }
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    // ---- bookkeeping -----------------------------------------------------------------
+
+    fn update_gauges(&self) {
+        let now = self.now();
+        for m in self.subs.values() {
+            self.metrics
+                .set_subscription_expiry(&m.room, m.expires_at.duration_since(now).as_secs());
+        }
+        let parked = self
+            .state
+            .bookings()
+            .filter(|b| matches!(b.status, orb_reconcile::BookingStatus::Parked { .. }))
+            .count();
+        let depth = self.outbox.len();
+        self.metrics.set_queue(
+            u64::try_from(depth).unwrap_or(u64::MAX),
+            u64::try_from(parked).unwrap_or(u64::MAX),
+        );
+        let active = self.subs.values().filter(|m| m.expires_at > now).count();
+        let mut problems: Vec<String> = self
+            .config
+            .rooms
+            .iter()
+            .filter(|r| {
+                self.subs
+                    .get(&r.mailbox)
+                    .is_none_or(|m| m.expires_at <= now)
+            })
+            .map(|r| format!("no active subscription for {}", r.mailbox))
+            .collect();
+        if parked > 0 {
+            problems.push(format!("{parked} booking(s) parked"));
+        }
+        if let Ok(mut h) = self.health.lock() {
+            h.active = active;
+            h.problems = problems;
+        }
+    }
+
+    /// Outbox entries left by an earlier run cannot be resumed (the engine re-plans
+    /// from both sides' state instead), so they are closed on start.
+    fn complete_stale_outbox(&self) -> Result<(), Error> {
+        let stale = self.store.effects()?;
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.transaction();
+        for e in &stale {
+            tx.complete_effect(e.id);
+        }
+        tx.commit()?;
+        tracing::info!(
+            count = stale.len(),
+            "closed outbox entries of the previous run"
+        );
+        Ok(())
+    }
+}
+
+/// The write effect's id, for effects that have one.
+fn effect_id(kind: &EffectKind) -> Option<&EffectId> {
+    match kind {
+        EffectKind::CreateReservation { effect, .. }
+        | EffectKind::UpdateReservation { effect, .. }
+        | EffectKind::CancelReservation { effect, .. }
+        | EffectKind::CreateEvent { effect, .. }
+        | EffectKind::UpdateEvent { effect, .. }
+        | EffectKind::CancelEvent { effect, .. } => Some(effect),
+        _ => None,
+    }
+}
+
+/// The `kind` label of `orb_effects_total` and the outbox.
+pub fn label(kind: &EffectKind) -> &'static str {
+    match kind {
+        EffectKind::LookUpPerson { .. } => "look_up_person",
+        EffectKind::CreateReservation { .. } => "create_reservation",
+        EffectKind::UpdateReservation { .. } => "update_reservation",
+        EffectKind::CancelReservation { .. } => "cancel_reservation",
+        EffectKind::CreateEvent { .. } => "create_event",
+        EffectKind::UpdateEvent { .. } => "update_event",
+        EffectKind::CancelEvent { .. } => "cancel_event",
+        EffectKind::DeclineEvent { .. } => "decline_event",
+        EffectKind::NotifyUser { .. } => "notify_user",
+        EffectKind::ScheduleRetry { .. } => "schedule_retry",
+        EffectKind::Park { .. } => "park",
+        EffectKind::HoldRemovals { .. } => "hold_removals",
+    }
+}
+
+fn interval(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval(period.max(Duration::from_millis(10)));
+    i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    i
+}
+
+fn health_fn(view: Arc<Mutex<HealthView>>, store: Arc<Store>) -> crate::webhook::HealthFn {
+    Arc::new(move || {
+        let (active, expected, problems) = match view.lock() {
+            Ok(h) => (h.active, h.expected, h.problems.clone()),
+            Err(_) => (0, 0, vec!["health state unavailable".to_owned()]),
+        };
+        Health {
+            status: if problems.is_empty() {
+                "ok"
+            } else {
+                "degraded"
+            },
+            subscriptions: SubscriptionHealth { active, expected },
+            inbox_pending: store.pending_inbox().map_or(0, |p| p.len()),
+            problems,
+        }
+    })
+}
+
+/// The engine's configuration from the file's `[sync]`, `[topdesk]` and `[[rooms]]`.
+pub fn engine_config(config: &Config, options: &Options) -> orb_reconcile::Config {
+    let rooms = Rooms::new(config.rooms.iter().filter_map(|r| {
+        Some((
+            RoomMailbox::parse(&r.mailbox).ok()?,
+            TopdeskLocationId::new(&r.topdesk_location_id).ok()?,
+        ))
+    }));
+    let mut c = orb_reconcile::Config::new(rooms);
+    c.mode = match config.sync.mode {
+        SyncMode::Organizer => orb_reconcile::SyncMode::Organizer,
+        SyncMode::RoomOnly => orb_reconcile::SyncMode::RoomOnly,
+    };
+    c.carry_subject = config.sync.carry_subject;
+    c.default_requester = config
+        .topdesk
+        .default_requester_email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok());
+    c.mail_enabled = config.graph.mail_sender.is_some();
+    c.horizon = SignedDuration::from_hours(24 * i64::from(config.sync.horizon_days));
+    if let Some(retry) = options.retry {
+        c.retry = retry;
+    }
+    c
+}
+
+fn graph_client(
+    config: &Config,
+    store: &Arc<Store>,
+    options: &Options,
+) -> Result<GraphClient, Error> {
+    let g = &config.graph;
+    let credential = match (&g.client_secret, &g.client_certificate) {
+        (Some(secret), _) => {
+            let value = state::resolve_secret(store, secret)?;
+            let text = String::from_utf8(value.expose().to_vec())
+                .map_err(|_| Error::Invalid("graph.client_secret is not text".to_owned()))?;
+            Credential::Secret(Secret::new(text))
+        }
+        (None, Some(cert)) => {
+            let value = state::resolve_secret(store, cert)?;
+            let text = std::str::from_utf8(value.expose())
+                .map_err(|_| Error::Invalid("graph.client_certificate is not PEM".to_owned()))?;
+            Credential::Certificate(ClientCertificate::from_pem(
+                text,
+                AssertionStyle::default(),
+            )?)
+        }
+        (None, None) => {
+            return Err(Error::Invalid("no graph credential configured".to_owned()));
+        }
+    };
+    let mut gc = GraphConfig::new(g.tenant_id.clone(), g.client_id.clone());
+    gc.login_url = g.login_url.as_str().trim_end_matches('/').to_owned();
+    gc.api_url = g.api_url.as_str().trim_end_matches('/').to_owned();
+    gc.mail_sender = g.mail_sender.as_deref().map(Mailbox::new).transpose()?;
+    let sink_store = Arc::clone(store);
+    let clock = Arc::clone(&options.clock);
+    let sink = move |r: &orb_graph_client::AuditRecord| {
+        let mut entry = AuditEntry::new(
+            clock(),
+            r.correlation_id.as_str().into(),
+            None,
+            "graph",
+            format!("{} {}", r.method, r.path_template),
+            r.status
+                .map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
+        );
+        entry.detail = r.mailbox.clone();
+        record_audit(&sink_store, entry);
+    };
+    Ok(GraphClient::new(gc, credential, Some(Arc::new(sink)))?)
+}
+
+fn topdesk_client(
+    config: &Config,
+    store: &Arc<Store>,
+    options: &Options,
+) -> Result<TopdeskClient, Error> {
+    let t = &config.topdesk;
+    let password = secret_text(
+        store,
+        &t.application_password,
+        "topdesk.application_password",
+    )?;
+    let link_type = t
+        .external_link_type
+        .parse::<u32>()
+        .ok()
+        .and_then(ExternalLinkType::new)
+        .ok_or_else(|| {
+            Error::Invalid("topdesk.external_link_type must be a non-zero integer".to_owned())
+        })?;
+    let tc = orb_topdesk_client::Config::new(
+        t.url.as_str().trim_end_matches('/'),
+        t.username.clone(),
+        password,
+        link_type,
+    );
+    let sink_store = Arc::clone(store);
+    let clock = Arc::clone(&options.clock);
+    let sink = move |r: &orb_topdesk_client::AuditRecord| {
+        let entry = AuditEntry::new(
+            clock(),
+            r.correlation_id.as_str().into(),
+            None,
+            "topdesk",
+            format!("{} {}", r.method, r.path_template),
+            r.status
+                .map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
+        );
+        record_audit(&sink_store, entry);
+    };
+    Ok(TopdeskClient::new(tc, Some(Arc::new(sink)))?)
+}
+
+/// Appends a client call to the audit log. Buffered: the loop's next durable commit (or
+/// the final flush) persists it, so the calls themselves never wait for a disk flush.
+fn record_audit(store: &Store, entry: AuditEntry) {
+    let mut tx = store.transaction();
+    let written = tx
+        .audit(entry)
+        .map(drop)
+        .and_then(|()| tx.commit_buffered());
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "audit record not written");
+    }
+}
+
+fn secret_text(store: &Store, reference: &SecretRef, what: &str) -> Result<String, Error> {
+    let value = state::resolve_secret(store, reference)?;
+    String::from_utf8(value.expose().to_vec())
+        .map_err(|_| Error::Invalid(format!("{what} is not text")))
+}
+
+fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.service.tls_cert_file, &config.service.tls_key_file)
+    else {
+        return Ok(None);
+    };
+    let tls_err =
+        |path: &Path, e: &dyn std::fmt::Display| Error::Tls(format!("{}: {e}", path.display()));
+    let certs = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| tls_err(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| tls_err(cert, &e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| tls_err(key, &e))?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key_der)
+    .map_err(|e| Error::Tls(e.to_string()))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+}
