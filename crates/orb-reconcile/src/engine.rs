@@ -1086,6 +1086,7 @@ impl Run<'_> {
             target,
             since: self.now,
             effect: Box::new(effect),
+            undo: None,
         });
         match side {
             Side::Exchange => {
@@ -1181,12 +1182,8 @@ impl Run<'_> {
     fn wanted_calendar(&self, b: &Booking) -> EmailAddress {
         match self.cfg.mode {
             SyncMode::Organizer => b.desired.organizer.clone(),
-            // Room-only never moves events between calendars.
-            SyncMode::RoomOnly => b
-                .exchange
-                .calendar
-                .clone()
-                .unwrap_or_else(|| b.desired.room.to_email()),
+            // Room-only writes the room's own calendar; a room move is a relocation.
+            SyncMode::RoomOnly => b.desired.room.to_email(),
         }
     }
 
@@ -1196,15 +1193,13 @@ impl Run<'_> {
             .calendar
             .clone()
             .unwrap_or_else(|| self.wanted_calendar(b));
-        let in_room = x
-            .room
-            .as_ref()
-            .is_some_and(|r| r.as_str() == calendar.as_str());
+        // A room copy's id changes whenever the room leaves and rejoins the meeting, so
+        // a copy orb did not create is addressed by its iCalUId in the room calendar.
         EventTarget {
             event: x
                 .event
                 .clone()
-                .or_else(|| x.room_copy.clone().filter(|_| in_room)),
+                .filter(|_| x.orb_created || !in_room_calendar(x)),
             ical_uid: x.ical_uid.clone(),
             calendar,
         }
@@ -1239,10 +1234,11 @@ impl Run<'_> {
             // the new one follows when the cancel succeeded. The old copy's echoes are
             // recognised from now on.
             let target = self.exchange_target(b);
-            self.retire_copy(b);
+            let undo = self.retire_copy(b);
             self.issue(b, Side::Exchange, Op::Relocate, None, |effect| {
                 EffectKind::CancelEvent { effect, target }
             });
+            set_undo(b, undo);
             return;
         }
         let target = self.projection(b, Side::Exchange);
@@ -1265,10 +1261,11 @@ impl Run<'_> {
         };
         if exists {
             let event_target = self.exchange_target(b);
+            let mut undo = None;
             if b.exchange.room.as_ref() != Some(&target.room) {
                 // Room moved: the copy in the old room goes away, one in the new room
                 // appears under the same iCalUId.
-                self.retire_copy(b);
+                undo = self.retire_copy(b);
                 b.exchange.room = Some(target.room.clone());
             }
             self.issue(b, Side::Exchange, Op::Update, Some(target), |effect| {
@@ -1278,6 +1275,7 @@ impl Run<'_> {
                     event,
                 }
             });
+            set_undo(b, undo);
         } else {
             event.subject = Some(
                 target
@@ -1301,16 +1299,16 @@ impl Run<'_> {
     }
 
     /// Stops following the current room copy; its later echoes are recognised.
-    fn retire_copy(&mut self, b: &mut Booking) {
+    fn retire_copy(&mut self, b: &mut Booking) -> Option<RetiredCopy> {
         let x = &mut b.exchange;
-        if let Some(room) = x.room.clone() {
-            x.retired.push(RetiredCopy {
-                room,
-                ical_uid: x.ical_uid.clone(),
-                room_copy: x.room_copy.take(),
-                at: self.now,
-            });
-        }
+        let retired = RetiredCopy {
+            room: x.room.clone()?,
+            ical_uid: x.ical_uid.clone(),
+            room_copy: x.room_copy.take(),
+            at: self.now,
+        };
+        x.retired.push(retired.clone());
+        Some(retired)
     }
 
     // ----- outcomes -------------------------------------------------------------------
@@ -1372,6 +1370,7 @@ impl Run<'_> {
                 x.status = SideStatus::InSync;
                 match (flight.op, outcome) {
                     (Op::Relocate, _) => {
+                        x.room_copy = None;
                         x.event = None;
                         x.calendar = None;
                         x.ical_uid = None;
@@ -1394,7 +1393,9 @@ impl Run<'_> {
                             // identical meeting; the right copy is found by its iCalUId.
                             x.room_copy = None;
                         }
-                        x.event = Some(event.clone());
+                        if x.orb_created || !in_room_calendar(x) {
+                            x.event = Some(event.clone());
+                        }
                         x.ical_uid = Some(ical_uid.clone());
                         if x.modified_at.is_none_or(|seen| *modified_at >= seen) {
                             x.base = flight.target;
@@ -1417,6 +1418,13 @@ impl Run<'_> {
         };
         let side = effect.side;
         let match_id = b.match_id.clone();
+        if let (Some(undo), false) = (&flight.undo, matches!(failure, Failure::Gone)) {
+            // The move did not happen: follow the copy in the old room again.
+            let x = &mut b.exchange;
+            x.retired.retain(|r| r != undo);
+            x.room = Some(undo.room.clone());
+            x.room_copy.clone_from(&undo.room_copy);
+        }
         if let Failure::Gone = failure {
             match flight.op {
                 // Already gone is what a cancel wanted.
@@ -1635,5 +1643,20 @@ fn empty_topdesk_link() -> TopdeskLink {
         in_flight: None,
         attempts: 0,
         status: SideStatus::Unknown,
+    }
+}
+
+/// Remembers on the write just issued which copy it retired, to restore it on failure.
+fn set_undo(b: &mut Booking, undo: Option<RetiredCopy>) {
+    if let Some(flight) = b.exchange.in_flight.as_mut() {
+        flight.undo = undo;
+    }
+}
+
+/// Whether orb writes this booking in the room's own calendar (room-only mode).
+fn in_room_calendar(x: &ExchangeLink) -> bool {
+    match (&x.calendar, &x.room) {
+        (Some(calendar), Some(room)) => calendar.as_str() == room.as_str(),
+        _ => false,
     }
 }

@@ -279,6 +279,9 @@ pub struct InFlight {
     pub since: Timestamp,
     /// The effect as issued; re-issued unchanged when its outcome does not come.
     pub effect: Box<crate::EffectKind>,
+    /// The room copy this write stopped following (room move, relocation); followed
+    /// again if the write fails.
+    pub undo: Option<RetiredCopy>,
 }
 
 /// A room copy orb stopped following (room moved, organizer changed). Observations of it

@@ -5,7 +5,7 @@
 
 use jiff::SignedDuration;
 use orb_reconcile::{
-    Config, ConflictPolicy, MassCancelGuard, Observation, RetryPolicy, TopdeskPersonId,
+    Config, ConflictPolicy, MassCancelGuard, Observation, RetryPolicy, SyncMode, TopdeskPersonId,
 };
 use proptest::prelude::*;
 
@@ -21,11 +21,13 @@ enum Step {
     ExchangeMove { pick: u8, slot: u8 },
     ExchangeRoom { pick: u8, room: u8 },
     ExchangeCancel { pick: u8 },
+    ExchangeRename { pick: u8, name: u8 },
     TopdeskBook { who: u8, room: u8, slot: u8 },
     TopdeskMove { pick: u8, slot: u8 },
     TopdeskRoom { pick: u8, room: u8 },
     TopdeskRequester { pick: u8, who: u8 },
     TopdeskCancel { pick: u8 },
+    TopdeskRename { pick: u8, name: u8 },
     Deliver { pick: u8 },
     Duplicate { pick: u8 },
     Lose { pick: u8 },
@@ -40,11 +42,13 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (b(), b()).prop_map(|(pick, slot)| Step::ExchangeMove { pick, slot }),
         1 => (b(), b()).prop_map(|(pick, room)| Step::ExchangeRoom { pick, room }),
         1 => b().prop_map(|pick| Step::ExchangeCancel { pick }),
+        1 => (b(), b()).prop_map(|(pick, name)| Step::ExchangeRename { pick, name }),
         2 => (b(), b(), b()).prop_map(|(who, room, slot)| Step::TopdeskBook { who, room, slot }),
         1 => (b(), b()).prop_map(|(pick, slot)| Step::TopdeskMove { pick, slot }),
         1 => (b(), b()).prop_map(|(pick, room)| Step::TopdeskRoom { pick, room }),
         1 => (b(), b()).prop_map(|(pick, who)| Step::TopdeskRequester { pick, who }),
         1 => b().prop_map(|pick| Step::TopdeskCancel { pick }),
+        1 => (b(), b()).prop_map(|(pick, name)| Step::TopdeskRename { pick, name }),
         8 => b().prop_map(|pick| Step::Deliver { pick }),
         1 => b().prop_map(|pick| Step::Duplicate { pick }),
         1 => b().prop_map(|pick| Step::Lose { pick }),
@@ -66,6 +70,7 @@ fn pick<T>(items: &[T], live: impl Fn(&T) -> bool, n: u8) -> Option<usize> {
 
 fn chaos_config(policy: ConflictPolicy) -> Config {
     let mut cfg = config();
+    cfg.mode = SyncMode::Organizer;
     cfg.conflict_policy = policy;
     // The guard would (rightly) hold removals after heavy random losses; it has its own
     // scenario test.
@@ -81,7 +86,11 @@ fn chaos_config(policy: ConflictPolicy) -> Config {
 }
 
 fn run(policy: ConflictPolicy, steps: &[Step]) {
-    let mut w = World::new(chaos_config(policy));
+    run_with(chaos_config(policy), steps);
+}
+
+fn run_with(config: Config, steps: &[Step]) {
+    let mut w = World::new(config);
     w.tracing = true;
     for step in steps {
         apply(&mut w, step);
@@ -121,6 +130,16 @@ fn apply(w: &mut World, step: &Step) {
         Step::ExchangeCancel { pick: n } => {
             if let Some(i) = pick(&w.meetings, |m| !m.cancelled, n) {
                 w.user_edits_exchange(i, |m| m.cancelled = true);
+            }
+        }
+        Step::ExchangeRename { pick: n, name } => {
+            if let Some(i) = pick(&w.meetings, |m| !m.cancelled, n) {
+                w.user_edits_exchange(i, |m| m.subject = Some(format!("Topic {}", name % 4)));
+            }
+        }
+        Step::TopdeskRename { pick: n, name } => {
+            if let Some(i) = pick(&w.reservations, |r| !r.cancelled, n) {
+                w.user_edits_topdesk(i, |r| r.subject = Some(format!("Topic {}", name % 4)));
             }
         }
         Step::TopdeskBook { who, room: r, slot } => {
@@ -210,6 +229,20 @@ proptest! {
     #[test]
     fn both_sides_converge_topdesk_wins(steps in proptest::collection::vec(step(), 1..60)) {
         run(ConflictPolicy::TopdeskWins, &steps);
+    }
+
+    #[test]
+    fn both_sides_converge_in_room_only_mode(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut cfg = chaos_config(ConflictPolicy::ExchangeWins);
+        cfg.mode = SyncMode::RoomOnly;
+        run_with(cfg, &steps);
+    }
+
+    #[test]
+    fn both_sides_converge_without_subjects(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut cfg = chaos_config(ConflictPolicy::TopdeskWins);
+        cfg.carry_subject = false;
+        run_with(cfg, &steps);
     }
 
     #[test]

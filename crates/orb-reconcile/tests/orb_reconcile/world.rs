@@ -379,7 +379,9 @@ impl World {
                     }
                     m.modified = now;
                     let outcome = Outcome::Event {
-                        event: m.event.clone(),
+                        // Graph answers with the event that was written: the room's own
+                        // copy in room-only mode.
+                        event: target.event.clone().unwrap_or_else(|| m.event.clone()),
                         ical_uid: m.uid.clone(),
                         modified_at: now,
                     };
@@ -417,11 +419,14 @@ impl World {
 
     fn find_meeting(&self, target: &EventTarget) -> Option<usize> {
         self.meetings.iter().position(|m| {
-            !m.cancelled
-                && m.calendar == target.calendar
+            let in_calendar = m.calendar == target.calendar
                 && (target.event.as_ref() == Some(&m.event)
-                    || target.event.as_ref() == Some(&m.copy)
-                    || (target.event.is_none() && target.ical_uid.as_ref() == Some(&m.uid)))
+                    || (target.event.is_none() && target.ical_uid.as_ref() == Some(&m.uid)));
+            // Room-only mode writes the room's own copy.
+            let room_copy = target.calendar.as_str() == m.room.as_str()
+                && (target.event.as_ref() == Some(&m.copy)
+                    || (target.event.is_none() && target.ical_uid.as_ref() == Some(&m.uid)));
+            !m.cancelled && (in_calendar || room_copy)
         })
     }
 
@@ -622,11 +627,26 @@ impl World {
     /// Live bookings of managed rooms on each side as sorted `(room, start, end)` rows.
     pub(crate) fn sides(&self) -> (Vec<String>, Vec<String>) {
         let config = self.engine.config();
+        // Subjects are compared where they are carried; withheld ones read as "-".
+        let subject = |text: Option<&str>, private: bool| match text {
+            Some(t) if config.carry_subject && !private && t != config.neutral_subject => {
+                t.to_owned()
+            }
+            _ => "-".to_owned(),
+        };
         let mut exchange: Vec<String> = self
             .meetings
             .iter()
             .filter(|m| !m.cancelled && config.rooms.is_managed(&m.room))
-            .map(|m| format!("{} {} {}", m.room, m.start, m.end))
+            .map(|m| {
+                format!(
+                    "{} {} {} {}",
+                    m.room,
+                    m.start,
+                    m.end,
+                    subject(m.subject.as_deref(), m.private)
+                )
+            })
             .collect();
         let mut topdesk: Vec<String> = self
             .reservations
@@ -634,10 +654,11 @@ impl World {
             .filter(|r| !r.cancelled && config.rooms.room(&r.location).is_some())
             .map(|r| {
                 format!(
-                    "{} {} {}",
+                    "{} {} {} {}",
                     config.rooms.room(&r.location).unwrap(),
                     r.start,
-                    r.end
+                    r.end,
+                    subject(r.subject.as_deref(), false)
                 )
             })
             .collect();
