@@ -64,6 +64,9 @@ pub struct Options {
     pub clock: Clock,
     /// How often due retries, renewals and stale writes are looked at.
     pub tick: Duration,
+    /// Overrides `topdesk.poll_interval` (the hot window), e.g. for tests below the
+    /// configuration's 5 s minimum.
+    pub hot_poll_interval: Option<Duration>,
     /// How often the whole TOPdesk horizon is polled (the hot window follows
     /// `topdesk.poll_interval`).
     pub full_poll_interval: Duration,
@@ -84,6 +87,7 @@ impl Default for Options {
             dry_run: false,
             clock: Arc::new(Timestamp::now),
             tick: Duration::from_secs(5),
+            hot_poll_interval: None,
             full_poll_interval: Duration::from_secs(15 * 60),
             exchange_interval: Duration::from_secs(15 * 60),
             subscription_lifetime: subscriptions::MAX_LIFETIME,
@@ -421,7 +425,11 @@ impl Runtime {
         self.complete_stale_outbox()?;
         self.spawn_list();
         let mut tick = interval(self.options.tick);
-        let mut hot = interval(self.config.topdesk.poll_interval);
+        let mut hot = interval(
+            self.options
+                .hot_poll_interval
+                .unwrap_or(self.config.topdesk.poll_interval),
+        );
         let mut full = interval(self.options.full_poll_interval);
         let mut exchange = interval(self.options.exchange_interval);
         // A body appended while orb was down is waiting.

@@ -8,7 +8,9 @@
 
 mod orb_service {
     mod config;
+    mod e2e;
     mod intake;
     mod state;
     mod webhook;
+    mod world;
 }

@@ -1,0 +1,215 @@
+//! Bookings flowing both ways through the running daemon: create, update, cancel.
+
+use jiff::SignedDuration;
+use orb_store::Processor;
+use orb_topdesk_client::{ReservationRef, ReservationUpdate};
+
+use super::world::{ALICE, BOB, ROOM, World, in_days, until};
+
+fn stored(world: &World) -> Vec<orb_store::Booking> {
+    world
+        .daemon()
+        .store()
+        .bookings()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outlook_booking_becomes_a_topdesk_reservation_with_the_orb_fields() {
+    let world = World::start().await;
+    let start = in_days(2);
+    world.book_in_outlook("Quarterly planning", start, 60);
+
+    let reservation = world
+        .reservation_where("the reservation", |r| r.status == "planned")
+        .await;
+    assert_eq!(reservation.start, start);
+    assert_eq!(reservation.end, start + SignedDuration::from_hours(1));
+    assert_eq!(reservation.brief_description, "Quarterly planning");
+    assert_eq!(reservation.requester_id, world.person(ALICE));
+    let (link, _) = reservation
+        .external_link
+        .clone()
+        .expect("orb's external link");
+    assert!(link.starts_with("orb:"), "{link}");
+
+    // The ORB fields are stored, with the ids of both sides.
+    until("the booking is stored in sync", || {
+        stored(&world).iter().any(|b| {
+            b.topdesk_reservation_id.as_ref().map(|t| t.as_str()) == Some(reservation.id.as_str())
+                && b.topdesk_status.as_deref() == Some("in sync")
+        })
+    })
+    .await;
+    let bookings = stored(&world);
+    assert_eq!(bookings.len(), 1);
+    let b = &bookings[0];
+    assert_eq!(b.room.as_str(), ROOM);
+    assert_eq!(b.organizer.as_deref(), Some(ALICE));
+    assert_eq!(b.original_organizer.as_deref(), Some(ALICE));
+    assert_eq!(b.attendees, vec![BOB.to_owned()]);
+    assert_eq!(b.subject.as_deref(), Some("Quarterly planning"));
+    assert_eq!((b.start, b.end), (reservation.start, reservation.end));
+    assert_eq!(b.processor_created, Processor::Exchange);
+    assert!(b.room_event_id.is_some() && b.ical_uid.is_some());
+    assert_eq!(
+        world
+            .daemon()
+            .store()
+            .booking(&b.match_id)
+            .unwrap()
+            .as_ref(),
+        Some(b)
+    );
+    // Every call is in the audit trail, and the decision too.
+    let audit = world
+        .daemon()
+        .store()
+        .audit_since(jiff::Timestamp::UNIX_EPOCH, 10_000)
+        .unwrap();
+    assert!(audit.iter().any(|a| a.entry.actor == "topdesk"));
+    assert!(audit.iter().any(|a| a.entry.actor == "graph"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.entry.actor == "executor" && a.entry.action == "create_reservation")
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topdesk_reservation_becomes_an_event_in_the_requesters_calendar() {
+    let world = World::start().await;
+    let start = in_days(3);
+    let id = world.book_in_topdesk(BOB, "Budget review", start, 30);
+
+    let event = world
+        .event_where("Bob's event", BOB, |e| e["subject"] == "Budget review")
+        .await;
+    assert_eq!(event["isOrganizer"], true);
+    let attendees = event["attendees"].as_array().unwrap();
+    assert!(
+        attendees
+            .iter()
+            .any(|a| a["emailAddress"]["address"] == ROOM && a["type"] == "resource"),
+        "{attendees:?}"
+    );
+    // The room accepted: its calendar holds the copy.
+    world
+        .event_where("the room's copy", ROOM, |e| {
+            e["iCalUId"] == event["iCalUId"]
+        })
+        .await;
+    until("the booking is stored", || {
+        stored(&world).iter().any(|b| {
+            b.topdesk_reservation_id.as_ref().map(|t| t.as_str()) == Some(id.as_str())
+                && b.organizer_event_id.is_some()
+        })
+    })
+    .await;
+    let b = stored(&world).into_iter().next().unwrap();
+    assert_eq!(b.processor_created, Processor::Topdesk);
+    assert_eq!(b.organizer.as_deref(), Some(BOB));
+    // The echo of orb's own event did not make a second reservation.
+    assert_eq!(world.reservations().len(), 1);
+    assert_eq!(stored(&world).len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlook_moves_and_cancels_reach_topdesk() {
+    let world = World::start().await;
+    let start = in_days(4);
+    let id = world.book_in_outlook("Retro", start, 60);
+    let r = world
+        .reservation_where("the reservation", |r| r.status == "planned")
+        .await;
+
+    let later = start + SignedDuration::from_hours(2);
+    world
+        .graph
+        .update_event_as(
+            ALICE,
+            &id,
+            serde_json::json!({
+                "start": {"dateTime": later.strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+                "end": {"dateTime": (later + SignedDuration::from_hours(1)).strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+            }),
+        )
+        .unwrap();
+    world
+        .reservation_where("the moved reservation", |x| {
+            x.id == r.id && x.start == later
+        })
+        .await;
+
+    world.graph.cancel_event_as(ALICE, &id).unwrap();
+    world
+        .reservation_where("the cancelled reservation", |x| {
+            x.id == r.id && x.status == "cancelled"
+        })
+        .await;
+    until("the booking shows the cancellation", || {
+        stored(&world)
+            .iter()
+            .any(|b| b.topdesk_status.as_deref() == Some("cancelled"))
+    })
+    .await;
+    assert_eq!(world.reservations().len(), 1, "no second reservation");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topdesk_moves_and_cancels_reach_outlook() {
+    let world = World::start().await;
+    let start = in_days(5);
+    let id = world.book_in_topdesk(BOB, "Design review", start, 60);
+    let event = world
+        .event_where("Bob's event", BOB, |e| e["subject"] == "Design review")
+        .await;
+    let uid = event["iCalUId"].clone();
+
+    let operator = world.topdesk_operator();
+    let reference = ReservationRef::Id(id.as_str().into());
+    let later = start + SignedDuration::from_hours(3);
+    operator
+        .reschedule(&reference, later, later + SignedDuration::from_hours(1))
+        .await
+        .unwrap();
+    operator
+        .update_reservation(
+            &reference,
+            &ReservationUpdate {
+                brief_description: Some("Design review (moved)".to_owned()),
+                ..ReservationUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let moved = world
+        .event_where("the moved event", BOB, |e| {
+            e["iCalUId"] == uid && e["subject"] == "Design review (moved)"
+        })
+        .await;
+    let moved_start = moved["start"]["dateTime"].as_str().unwrap();
+    assert!(
+        moved_start.starts_with(&later.strftime("%Y-%m-%dT%H:%M:%S").to_string()),
+        "{moved_start}"
+    );
+
+    operator.cancel_reservation(&reference).await.unwrap();
+    world
+        .event_where("the cancelled event", ROOM, |e| {
+            e["iCalUId"] == uid && e["isCancelled"] == true
+        })
+        .await;
+    until("the booking shows the cancellation", || {
+        stored(&world)
+            .iter()
+            .any(|b| b.exchange_status.as_deref() == Some("cancelled"))
+    })
+    .await;
+    assert_eq!(stored(&world).len(), 1);
+    world.stop().await;
+}
