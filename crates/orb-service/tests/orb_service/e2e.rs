@@ -81,7 +81,8 @@ async fn an_outlook_booking_becomes_a_topdesk_reservation_with_the_orb_fields() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_topdesk_reservation_becomes_an_event_in_the_requesters_calendar() {
     let world = World::start().await;
-    let start = in_days(3);
+    // Within the hot window (36 h) that is polled every poll interval.
+    let start = in_days(1);
     let id = world.book_in_topdesk(BOB, "Budget review", start, 30);
 
     let event = world
@@ -163,7 +164,7 @@ async fn outlook_moves_and_cancels_reach_topdesk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topdesk_moves_and_cancels_reach_outlook() {
     let world = World::start().await;
-    let start = in_days(5);
+    let start = in_days(1) - jiff::SignedDuration::from_hours(4);
     let id = world.book_in_topdesk(BOB, "Design review", start, 60);
     let event = world
         .event_where("Bob's event", BOB, |e| e["subject"] == "Design review")

@@ -197,8 +197,9 @@ topdesk_location_id = "{location}"
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; reservations: {:#?}",
-                self.reservations()
+                "timed out waiting for {what}; reservations: {:#?}\naudit:\n{}",
+                self.reservations(),
+                self.audit()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -218,8 +219,9 @@ topdesk_location_id = "{location}"
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; events: {:#?}",
-                self.graph.events(mailbox)
+                "timed out waiting for {what}; events: {:#?}\naudit:\n{}",
+                self.graph.events(mailbox),
+                self.audit()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -264,6 +266,27 @@ topdesk_location_id = "{location}"
             None,
         )
         .unwrap()
+    }
+
+    /// The audit trail, one line per record, for failure messages.
+    pub(super) fn audit(&self) -> String {
+        self.daemon()
+            .store()
+            .audit_since(Timestamp::UNIX_EPOCH, 100_000)
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {} {} {:?}",
+                    a.entry.actor,
+                    a.entry.action,
+                    a.entry.outcome,
+                    a.entry.correlation_id,
+                    a.entry.detail
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub(super) fn control(&self, request: Control) {
