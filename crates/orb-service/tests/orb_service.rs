@@ -10,6 +10,7 @@ mod orb_service {
     mod config;
     mod e2e;
     mod intake;
+    mod lifecycle;
     mod security;
     mod state;
     mod webhook;
