@@ -323,13 +323,23 @@ impl Run<'_> {
         {
             return Some(id.clone());
         }
-        let in_plan = self.overlay.values().find(|b| {
+        let current = |b: &Booking| {
             let x = &b.exchange;
             x.room_copy.as_ref() == Some(&item.event_id)
                 || (x.room.as_ref() == Some(&item.room)
                     && x.ical_uid.as_ref() == Some(&item.ical_uid))
-                || x.retired.iter().any(|r| retired_matches(r, item))
-        });
+        };
+        // Live bookings first, as in the state's index.
+        let in_plan = self
+            .overlay
+            .values()
+            .find(|b| !b.desired.cancelled && current(b))
+            .or_else(|| self.overlay.values().find(|b| current(b)))
+            .or_else(|| {
+                self.overlay
+                    .values()
+                    .find(|b| b.exchange.retired.iter().any(|r| retired_matches(r, item)))
+            });
         if let Some(b) = in_plan {
             return Some(b.match_id.clone());
         }

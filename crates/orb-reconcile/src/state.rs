@@ -107,11 +107,21 @@ impl State {
         // are recognised), so upserting never has to remove an entry, except the
         // pending-create marker.
         let x = &booking.exchange;
-        if let Some(copy) = &x.room_copy {
+        // A cancelled booking never takes a key from another booking: a meeting that
+        // left a room and came back belongs to the live booking.
+        let claim = |owner: Option<&OrbMatchId>| {
+            !booking.desired.cancelled || owner.is_none_or(|owner| *owner == id)
+        };
+        if let Some(copy) = &x.room_copy
+            && claim(self.by_room_copy.get(copy))
+        {
             self.by_room_copy.insert(copy.clone(), id.clone());
         }
         if let (Some(room), Some(uid)) = (&x.room, &x.ical_uid) {
-            self.by_uid.insert((room.clone(), uid.clone()), id.clone());
+            let key = (room.clone(), uid.clone());
+            if claim(self.by_uid.get(&key)) {
+                self.by_uid.insert(key, id.clone());
+            }
         }
         // A retired key never takes an entry away from the booking that now owns it.
         for retired in &x.retired {
