@@ -1105,3 +1105,132 @@ fn bookings_survive_a_restart_through_their_stored_form() {
             .any(|r| r.subject.as_deref() == Some("Renamed"))
     );
 }
+
+// ----- more recovery paths --------------------------------------------------------------------
+
+#[test]
+fn a_topdesk_pass_finds_a_lost_cancellation() {
+    let (mut w, i) = with_topdesk_booking();
+    // The reservation is deleted in TOPdesk and the poll that would have seen it is lost.
+    w.reservations[i].cancelled = true;
+    w.full_pass();
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange pass room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- exchange pass room-b@example.com
+        -- topdesk pass
+        note changed t-b524f07bc3b84e584769 on topdesk: cancelled
+        effect #2 cancel event ev-2 in bob@example.com
+        -- exchange removed copy-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #2 on exchange
+    "#]],
+    );
+}
+
+#[test]
+fn retry_after_is_honoured_when_longer_than_the_backoff() {
+    let (mut w, i) = with_exchange_booking();
+    w.user_edits_exchange(i, |m| m.subject = Some("Renamed".into()));
+    w.deliver();
+    let Some(Observation::EffectSucceeded { effect, .. }) = w.inbox.pop_back() else {
+        panic!("expected the update's outcome last");
+    };
+    w.inbox.clear();
+    let plan = w.observe(&Observation::EffectFailed {
+        effect,
+        failure: orb_reconcile::Failure::Retryable {
+            retry_after: Some(SignedDuration::from_mins(15)),
+        },
+    });
+    expect![[r#"
+        effect retry at 2026-03-02T08:15:10Z after attempt 1
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Renamed" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0 retry_at=2026-03-02T08:15:10Z
+    "#]].assert_eq(&plan);
+}
+
+#[test]
+fn an_unanswered_person_lookup_is_asked_again() {
+    let mut w = World::new(config());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.deliver();
+    // The lookup's answer is lost.
+    w.inbox.clear();
+    w.now += SignedDuration::from_mins(11);
+    w.observe(&Observation::Tick);
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        -- tick
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #1 on topdesk
+    "#]],
+    );
+}
+
+#[test]
+fn an_update_finding_the_item_gone_cancels_the_booking() {
+    let (mut w, i) = with_topdesk_booking();
+    // The meeting vanished in Exchange without a notification; TOPdesk then reschedules.
+    let m = w
+        .meetings
+        .iter_mut()
+        .find(|m| !m.cancelled)
+        .map(|m| {
+            m.cancelled = true;
+            m.uid.clone()
+        })
+        .unwrap();
+    assert_eq!(m.as_str(), "uid-2");
+    w.user_edits_topdesk(i, |r| {
+        r.start = ts("2026-03-04T15:00:00Z");
+        r.end = ts("2026-03-04T16:00:00Z");
+    });
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: time
+        effect #2 update event ev-2 in bob@example.com [room-a@example.com 2026-03-04T15:00:00Z..2026-03-04T16:00:00Z subject="Intake"]
+        -- failed #2 on exchange: Gone
+        note changed t-b524f07bc3b84e584769 on exchange: cancelled
+        effect #3 cancel reservation res-1
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- succeeded #3 on topdesk
+    "#]],
+    );
+}
+
+#[test]
+fn a_room_move_that_fails_keeps_following_the_old_copy() {
+    let (mut w, i) = with_topdesk_booking();
+    w.failures = [true].into();
+    w.user_edits_topdesk(i, |r| r.location = location("b"));
+    w.deliver();
+    w.deliver();
+    // TOPdesk moves it back before the retry: nothing is left to do in Exchange.
+    w.user_edits_topdesk(i, |r| r.location = location("a"));
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: room
+        effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- failed #2 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:00:54.82Z after attempt 1
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: room
+        -- tick
+    "#]],
+    );
+}
