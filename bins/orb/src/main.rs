@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod notification;
+mod run;
 mod state;
 
 /// Keeps meeting-room bookings in sync between Exchange Online (Microsoft Graph) and
@@ -28,6 +29,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the daemon until SIGINT or SIGTERM (then stops accepting, finishes the work in
+    /// flight and flushes the store).
+    Run {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Plan and log, but write nothing to Exchange or TOPdesk (pilots).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Work with Graph change notifications.
     Notification {
         #[command(subcommand)]
@@ -117,6 +128,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Run { config, dry_run } => run::run(&config, dry_run),
         Command::Notification {
             command: NotificationCommand::Decrypt { keys, file },
         } => notification::decrypt_command(&keys, &file),

@@ -32,8 +32,6 @@ pub(super) struct World {
     pub(super) location: String,
     /// `(e-mail, TOPdesk person id)`.
     pub(super) people: Vec<(String, String)>,
-    pub(super) config: Config,
-    pub(super) options: Options,
     _dir: tempfile::TempDir,
 }
 
@@ -139,7 +137,7 @@ topdesk_location_id = "{location}"
             ..Options::default()
         };
         adjust(&mut options);
-        let daemon = Daemon::start_on(config.clone(), opened.store, listener, options.clone())
+        let daemon = Daemon::start_on(config, opened.store, listener, options)
             .await
             .unwrap();
         let world = Self {
@@ -148,8 +146,6 @@ topdesk_location_id = "{location}"
             daemon: Some(daemon),
             location,
             people: seed.people,
-            config,
-            options,
             _dir: dir,
         };
         let g = Arc::clone(&world.graph);
