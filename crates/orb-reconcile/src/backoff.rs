@@ -52,18 +52,16 @@ impl RetryPolicy {
             .base
             .checked_mul(factor)
             .map_or(self.max, |d| d.min(self.max));
-        let permille = match self.jitter {
+        let permille: i128 = match self.jitter {
             Jitter::None => 0,
-            Jitter::Fixed(p) => i64::from(p.min(500)),
+            Jitter::Fixed(p) => i128::from(p.min(500)),
             Jitter::Deterministic => {
                 let mixed = seed ^ u64::from(attempt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-                // The modulo keeps the value below 501, so the cast cannot truncate.
-                #[expect(clippy::cast_possible_wrap, reason = "value is below 501")]
-                let p = (mixed.rotate_left(17) % 501) as i64;
-                p
+                i128::from(mixed.rotate_left(17) % 501)
             }
         };
-        let jitter_ms = plain.as_millis() as i64 / 1000 * permille;
+        // At most half of a delay capped at `max`, so it fits an i64 of milliseconds.
+        let jitter_ms = i64::try_from(plain.as_millis() * permille / 1000).unwrap_or(0);
         plain + SignedDuration::from_millis(jitter_ms)
     }
 

@@ -188,12 +188,16 @@ pub struct ReservationWrite {
     pub subject: Arc<str>,
 }
 
-/// A Graph event as orb writes it. Bodies are never written.
+/// A Graph event as orb writes it. Bodies are never written. Resource attendees other
+/// than `room` and `replaces_room` are left as they are (a meeting may book several
+/// managed rooms; each is its own booking).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventWrite {
     /// The room invited as resource attendee (room-only mode: the calendar's owner).
     pub room: RoomMailbox,
+    /// On a room move, the room to remove from the meeting.
+    pub replaces_room: Option<RoomMailbox>,
     /// Required attendees besides the room.
     pub attendees: Arc<[EmailAddress]>,
     /// Start.

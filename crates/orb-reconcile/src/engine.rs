@@ -1262,6 +1262,7 @@ impl Run<'_> {
         };
         let mut event = EventWrite {
             room: target.room.clone(),
+            replaces_room: None,
             attendees: target.attendees.clone(),
             start: target.start,
             end: target.end,
@@ -1275,6 +1276,7 @@ impl Run<'_> {
             if b.exchange.room.as_ref() != Some(&target.room) {
                 // Room moved: the copy in the old room goes away, one in the new room
                 // appears under the same iCalUId.
+                event.replaces_room.clone_from(&b.exchange.room);
                 undo = self.retire_copy(b);
                 b.exchange.room = Some(target.room.clone());
             }

@@ -131,6 +131,9 @@ impl Display for ReservationWrite {
 impl Display for EventWrite {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         write!(f, "[{} {}..{}", self.room, self.start, self.end)?;
+        if let Some(old) = &self.replaces_room {
+            write!(f, " replaces={old}")?;
+        }
         if !self.attendees.is_empty() {
             write!(f, " attendees={}", join(&self.attendees))?;
         }

@@ -291,15 +291,15 @@ fn topdesk_reschedule_and_room_move_update_the_event() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: room,time
-        effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z subject="Intake"]
-        -- exchange removed copy-2 in room-a@example.com
-        note ignored: copy orb stopped following (echo of a move)
-        -- exchange changed copy-3 in room-b@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- succeeded #2 on exchange
-    "#]],
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: room,time
+            effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z replaces=room-a@example.com subject="Intake"]
+            -- exchange removed copy-2 in room-a@example.com
+            note ignored: copy orb stopped following (echo of a move)
+            -- exchange changed copy-3 in room-b@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #2 on exchange
+        "#]],
     );
 }
 
@@ -1223,14 +1223,14 @@ fn a_room_move_that_fails_keeps_following_the_old_copy() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: room
-        effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        -- failed #2 on exchange: Retryable { retry_after: None }
-        effect retry at 2026-03-02T08:00:54.82Z after attempt 1
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: room
-        -- tick
-    "#]],
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: room
+            effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z replaces=room-a@example.com subject="Intake"]
+            -- failed #2 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:00:54.82Z after attempt 1
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: room
+            -- tick
+        "#]],
     );
 }
