@@ -10,6 +10,28 @@
 //! observation. It never computes recurrences (occurrences come from Exchange's own
 //! expansion), never carries bodies, and never touches a room that is not configured.
 //!
+//! # The contract with the caller
+//!
+//! 1. Map what a side reported onto an [`Observation`] (room copies, reservations,
+//!    removals, full passes of a window, person lookups, effect outcomes, ticks, admin
+//!    actions) and call [`Engine::plan`] with the current [`State`] and `now`.
+//! 2. Persist `plan.bookings` and `plan.persons` and apply them with [`State::apply`]
+//!    atomically with recording the effects to run (a durable outbox): a plan is the
+//!    unit of change.
+//! 3. Execute every [`Effect`]; answer each write with
+//!    [`Observation::EffectSucceeded`] or [`Observation::EffectFailed`] quoting its
+//!    [`EffectId`], a person lookup with [`Observation::PersonResolved`], and call again
+//!    with [`Observation::Tick`] at every [`EffectKind::ScheduleRetry`] instant. A write
+//!    whose outcome never comes is issued again, unchanged, on a tick after
+//!    [`Config::in_flight_timeout`]; creates carry an [`IdempotencyKey`], so repeating
+//!    any effect is safe.
+//! 4. Run full passes ([`Observation::ExchangePass`], [`Observation::TopdeskPass`])
+//!    after missed notifications and periodically: they repair anything lost, and the
+//!    mass-cancel guard holds suspicious removals for an admin.
+//!
+//! With the `serde` feature, bookings, effects and observations serialize (for the store's
+//! records and the outbox).
+//!
 //! ```
 //! use orb_reconcile::{Config, Engine, Observation, Rooms, State};
 //!
