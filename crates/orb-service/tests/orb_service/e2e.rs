@@ -214,3 +214,62 @@ async fn topdesk_moves_and_cancels_reach_outlook() {
     assert_eq!(stored(&world).len(), 1);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_subscription_is_adopted_and_bookings_stay_linked() {
+    let mut world = World::start().await;
+    let start = in_days(3);
+    let id = world.book_in_outlook("Before the restart", start, 60);
+    let r = world
+        .reservation_where("the reservation", |r| r.status == "planned")
+        .await;
+    until("the booking is in sync", || {
+        stored(&world)
+            .iter()
+            .any(|b| b.topdesk_status.as_deref() == Some("in sync"))
+    })
+    .await;
+    let subscription = world.graph.subscriptions()[0]["id"].clone();
+
+    world.restart().await;
+    // The stored subscription (and its client state) is adopted, not replaced.
+    until("the subscription list was read", || {
+        world
+            .graph
+            .requests()
+            .iter()
+            .filter(|q| q.path.ends_with("/subscriptions") && q.method == "GET")
+            .count()
+            == 2
+    })
+    .await;
+    let subs = world.graph.subscriptions();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0]["id"], subscription);
+
+    // A change after the restart reaches the same reservation.
+    let later = start + SignedDuration::from_hours(1);
+    world
+        .graph
+        .update_event_as(
+            ALICE,
+            &id,
+            serde_json::json!({
+                "start": {"dateTime": later.strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+                "end": {"dateTime": (later + SignedDuration::from_hours(1)).strftime("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"},
+            }),
+        )
+        .unwrap();
+    world
+        .reservation_where("the moved reservation", |x| {
+            x.id == r.id && x.start == later
+        })
+        .await;
+    assert_eq!(
+        world.reservations().len(),
+        1,
+        "no duplicate after the restart"
+    );
+    assert_eq!(stored(&world).len(), 1);
+    world.stop().await;
+}

@@ -32,6 +32,8 @@ pub(super) struct World {
     pub(super) location: String,
     /// `(e-mail, TOPdesk person id)`.
     pub(super) people: Vec<(String, String)>,
+    config: Config,
+    options: Options,
     _dir: tempfile::TempDir,
 }
 
@@ -137,7 +139,7 @@ topdesk_location_id = "{location}"
             ..Options::default()
         };
         adjust(&mut options);
-        let daemon = Daemon::start_on(config, opened.store, listener, options)
+        let daemon = Daemon::start_on(config.clone(), opened.store, listener, options.clone())
             .await
             .unwrap();
         let world = Self {
@@ -146,6 +148,8 @@ topdesk_location_id = "{location}"
             daemon: Some(daemon),
             location,
             people: seed.people,
+            config: config.clone(),
+            options: options.clone(),
             _dir: dir,
         };
         let g = Arc::clone(&world.graph);
@@ -287,6 +291,26 @@ topdesk_location_id = "{location}"
 
     pub(super) fn control(&self, request: Control) {
         self.daemon().control(request);
+    }
+
+    /// Stops the daemon gracefully and starts a new one on the same data and port, as
+    /// after a restart of the process.
+    pub(super) async fn restart(&mut self) {
+        let old = self.daemon.take().unwrap();
+        let addr = old.local_addr();
+        old.shutdown().await.unwrap();
+        let opened = orb_service::state::open(&self.config).unwrap();
+        let listener = TcpListener::bind(addr).await.unwrap();
+        self.daemon = Some(
+            Daemon::start_on(
+                self.config.clone(),
+                opened.store,
+                listener,
+                self.options.clone(),
+            )
+            .await
+            .unwrap(),
+        );
     }
 
     pub(super) async fn stop(mut self) {
