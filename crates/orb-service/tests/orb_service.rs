@@ -10,6 +10,7 @@ mod orb_service {
     mod config;
     mod dry_run;
     mod e2e;
+    mod faults;
     mod intake;
     mod lifecycle;
     mod security;
