@@ -257,3 +257,165 @@ fn unused_helpers_are_exercised() {
     assert_eq!(room("a").as_str(), "room-a@example.com");
     assert_eq!(email("ann").as_str(), "ann@example.com");
 }
+
+// ----- recurring series ------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum SeriesStep {
+    /// One occurrence becomes an exception at another time.
+    Shift {
+        k: u8,
+        slot: u8,
+    },
+    /// One occurrence is cancelled.
+    Cancel {
+        k: u8,
+    },
+    /// One occurrence moves to the other managed room.
+    Move {
+        k: u8,
+    },
+    /// The whole series moves an hour later.
+    ShiftAll,
+    /// Exchange's expansion of the series in one room reaches orb.
+    Listing {
+        room: u8,
+    },
+    /// TOPdesk reschedules one reservation.
+    TopdeskMove {
+        pick: u8,
+        slot: u8,
+    },
+    Chaos(Step),
+}
+
+fn series_step() -> impl Strategy<Value = SeriesStep> {
+    let b = any::<u8>;
+    prop_oneof![
+        2 => (b(), b()).prop_map(|(k, slot)| SeriesStep::Shift { k, slot }),
+        1 => b().prop_map(|k| SeriesStep::Cancel { k }),
+        1 => b().prop_map(|k| SeriesStep::Move { k }),
+        1 => Just(SeriesStep::ShiftAll),
+        2 => b().prop_map(|room| SeriesStep::Listing { room }),
+        1 => (b(), b()).prop_map(|(pick, slot)| SeriesStep::TopdeskMove { pick, slot }),
+        6 => prop_oneof![
+            b().prop_map(|pick| Step::Deliver { pick }),
+            b().prop_map(|pick| Step::Duplicate { pick }),
+            b().prop_map(|pick| Step::Lose { pick }),
+            Just(Step::FailNextWrite),
+            Just(Step::Wait),
+        ]
+        .prop_map(SeriesStep::Chaos),
+    ]
+}
+
+const SERIES: usize = 8;
+
+fn series_listing(w: &World, room_name: &str) -> Observation {
+    Observation::ExchangeSeries {
+        room: room(room_name),
+        master: orb_reconcile::GraphEventId::new("master-1").unwrap(),
+        window: orb_reconcile::Window {
+            start: ts("2026-03-01T00:00:00Z"),
+            end: ts("2026-06-01T00:00:00Z"),
+        },
+        occurrences: w
+            .meetings
+            .iter()
+            .filter(|m| m.room == room(room_name) && m.series.is_some() && !m.cancelled)
+            .map(|m| w.copy_item(m))
+            .collect(),
+    }
+}
+
+fn run_series(steps: &[SeriesStep]) {
+    let mut w = World::new(chaos_config(ConflictPolicy::ExchangeWins));
+    for n in 0..SERIES {
+        let start = (ts("2026-03-03T09:00:00Z") + SignedDuration::from_hours(24 * 7 * n as i64))
+            .to_string();
+        let i = w.user_books_exchange("ann", "a", &start, 60, "Weekly");
+        w.inbox.pop_back();
+        w.meetings[i].series = Some(orb_reconcile::SeriesOccurrence {
+            master: orb_reconcile::GraphEventId::new("master-1").unwrap(),
+            original_start: ts(&start),
+        });
+    }
+    let listing = series_listing(&w, "a");
+    w.inbox.push_back(listing);
+    for step in steps {
+        let live = |w: &World, k: u8| pick(&w.meetings, |m| !m.cancelled && m.series.is_some(), k);
+        match step {
+            SeriesStep::Shift { k, slot } => {
+                if let Some(i) = live(&w, *k) {
+                    let hour = 7 + u32::from(slot % 10);
+                    let day = w.meetings[i].start.to_string()[..10].to_owned();
+                    let start = ts(&format!("{day}T{hour:02}:00:00Z"));
+                    w.user_edits_exchange(i, |m| {
+                        m.start = start;
+                        m.end = start + SignedDuration::from_mins(60);
+                    });
+                }
+            }
+            SeriesStep::Cancel { k } => {
+                if let Some(i) = live(&w, *k) {
+                    w.user_edits_exchange(i, |m| m.cancelled = true);
+                }
+            }
+            SeriesStep::Move { k } => {
+                if let Some(i) = live(&w, *k) {
+                    let other = if w.meetings[i].room == room("a") {
+                        "b"
+                    } else {
+                        "a"
+                    };
+                    w.user_edits_exchange(i, |m| m.room = room(other));
+                }
+            }
+            SeriesStep::ShiftAll => {
+                let all: Vec<usize> = (0..w.meetings.len())
+                    .filter(|&i| !w.meetings[i].cancelled && w.meetings[i].series.is_some())
+                    .collect();
+                for i in all {
+                    w.user_edits_exchange(i, |m| {
+                        m.start += SignedDuration::from_hours(1);
+                        m.end += SignedDuration::from_hours(1);
+                    });
+                }
+            }
+            SeriesStep::Listing { room: r } => {
+                let listing = series_listing(&w, if r % 2 == 0 { "a" } else { "b" });
+                w.inbox.push_back(listing);
+            }
+            SeriesStep::TopdeskMove { pick: n, slot } => {
+                if let Some(i) = pick(&w.reservations, |r| !r.cancelled, *n) {
+                    let day = w.reservations[i].start.to_string()[..10].to_owned();
+                    let start = ts(&format!("{day}T{:02}:00:00Z", 7 + u32::from(slot % 10)));
+                    w.user_edits_topdesk(i, |r| {
+                        r.start = start;
+                        r.end = start + SignedDuration::from_mins(60);
+                    });
+                }
+            }
+            SeriesStep::Chaos(step) => apply(&mut w, step),
+        }
+    }
+    w.failures.clear();
+    w.settle();
+    for r in ["a", "b"] {
+        let listing = series_listing(&w, r);
+        w.inbox.push_back(listing);
+    }
+    w.full_pass();
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn series_changes_converge(steps in proptest::collection::vec(series_step(), 1..50)) {
+        run_series(&steps);
+    }
+}
