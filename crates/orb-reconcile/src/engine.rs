@@ -283,6 +283,7 @@ impl Run<'_> {
         x.room_copy = Some(item.event_id.clone());
         x.ical_uid = Some(item.ical_uid.clone());
         b.private = item.private;
+        release_hold(&mut b, Side::Exchange, item.cancelled);
         self.merge(&mut b, Side::Exchange, content, Some(item.modified_at));
         self.drive(&mut b);
         self.put(b);
@@ -689,6 +690,7 @@ impl Run<'_> {
                 return Some(id);
             }
         }
+        release_hold(&mut b, Side::Topdesk, item.cancelled);
         // A reservation without a requester e-mail shows no requester change.
         let fallback = self.projection(&b, Side::Topdesk).organizer;
         match self.ingest_topdesk(item, Some(&fallback)) {
@@ -1670,5 +1672,13 @@ fn in_room_calendar(x: &ExchangeLink) -> bool {
     match (&x.calendar, &x.room) {
         (Some(calendar), Some(room)) => calendar.as_str() == room.as_str(),
         _ => false,
+    }
+}
+
+/// A booking held as missing from a pass is seen alive again on that side: the pass was
+/// wrong, nothing is left for an admin to decide.
+fn release_hold(b: &mut Booking, side: Side, cancelled: bool) {
+    if !cancelled && b.status == (BookingStatus::HeldRemoval { side }) {
+        b.status = BookingStatus::Active;
     }
 }

@@ -911,6 +911,17 @@ fn a_pass_missing_most_bookings_is_held_for_an_admin() {
         .unwrap();
     w.observe(&Observation::AdminConfirmRemoval { match_id: held });
     w.settle();
+    // A complete pass shows the others alive: their hold is released.
+    w.full_pass();
+    w.settle();
+    assert!(
+        w.state
+            .bookings()
+            .all(|b| b.status == orb_reconcile::BookingStatus::Active)
+    );
+    // The confirmed removal is final: orb cancels the meeting in Exchange too.
+    assert!(w.meetings[5].cancelled);
+    w.assert_agree();
     expect![[r#"
         -- exchange pass room-a@example.com
         note echo x-38b6dc8949ac906f52d3 on exchange
@@ -921,6 +932,24 @@ fn a_pass_missing_most_bookings_is_held_for_an_admin() {
         -- topdesk changed res-7
         note echo x-38a5dc89499e1d3c5391 on topdesk
         -- succeeded #2 on topdesk
+        -- exchange pass room-a@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        note echo x-38b35c8949a981185325 on exchange
+        note echo x-38b01c8949a6de815309 on exchange
+        note echo x-38ac9c8949a3cf2a535b on exchange
+        note echo x-38a91c8949a0bfd3533f on exchange
+        note ignored: booking is cancelled: cancellation is final
+        effect #3 cancel event uid uid-6 in ann@example.com
+        -- exchange pass room-b@example.com
+        -- topdesk pass
+        note echo x-38a91c8949a0bfd3533f on topdesk
+        note echo x-38ac9c8949a3cf2a535b on topdesk
+        note echo x-38b01c8949a6de815309 on topdesk
+        note echo x-38b35c8949a981185325 on topdesk
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- exchange removed copy-6 in room-a@example.com
+        note echo x-38a5dc89499e1d3c5391 on exchange
+        -- succeeded #3 on exchange
     "#]]
     .assert_eq(&w.take_trace());
 }
