@@ -79,6 +79,12 @@ pub struct Options {
     pub drain: Duration,
     /// The engine's retry schedule; `None` keeps the engine's default.
     pub retry: Option<orb_reconcile::RetryPolicy>,
+    /// A new notification-encryption certificate is made after this long (or when the
+    /// current one expires within a fortnight); subscriptions move to it at once.
+    pub certificate_rotation: Duration,
+    /// How long a superseded certificate keeps decrypting after no subscription uses it
+    /// (notifications sealed before the move may still be on their way).
+    pub certificate_grace: Duration,
 }
 
 impl Default for Options {
@@ -93,6 +99,8 @@ impl Default for Options {
             subscription_lifetime: subscriptions::MAX_LIFETIME,
             drain: Duration::from_secs(10),
             retry: None,
+            certificate_rotation: Duration::from_secs(30 * 24 * 3600),
+            certificate_grace: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -122,6 +130,9 @@ pub enum Control {
     },
     /// Handle a timer tick now (due retries, renewals).
     Tick,
+    /// Make a new notification-encryption certificate now and move every subscription
+    /// to it (the previous key keeps decrypting until unused).
+    RotateCertificate,
 }
 
 /// A running daemon.
@@ -324,6 +335,8 @@ enum Event {
     PollTopdesk { full: bool },
     /// Time for every room's delta round.
     ResyncExchange,
+    /// Rotate the encryption certificate now.
+    Rotate,
     /// A JWKS fetch ended.
     Jwks(Result<Jwks, Error>),
     /// A delta round ended.
@@ -453,6 +466,7 @@ impl Runtime {
                     Control::ResyncExchange => Event::ResyncExchange,
                     Control::PollTopdesk { full } => Event::PollTopdesk { full },
                     Control::Tick => Event::Tick,
+                    Control::RotateCertificate => Event::Rotate,
                 },
                 _ = tick.tick() => Event::Tick,
                 () = tokio::time::sleep(next_timer) => Event::Tick,
@@ -506,6 +520,7 @@ impl Runtime {
         match event {
             Event::Inbox => self.process_inbox(),
             Event::Tick => self.tick(),
+            Event::Rotate => self.rotate(),
             Event::PollTopdesk { full } => {
                 self.request_poll(full);
                 Ok(())
@@ -956,6 +971,7 @@ impl Runtime {
         while self.timers.first().is_some_and(|at| *at <= now) {
             self.timers.pop_first();
         }
+        self.certificates()?;
         self.ensure_subscriptions();
         let due: Vec<String> = self
             .subs
@@ -968,6 +984,44 @@ impl Runtime {
         }
         self.update_gauges();
         self.decide(vec![Observation::Tick], Commit::default())
+    }
+
+    /// Rotates the certificate when due and retires superseded ones no subscription uses.
+    fn certificates(&mut self) -> Result<(), Error> {
+        let now = self.now();
+        let system = state::to_system(now);
+        if self.ring.needs_rotation(
+            system,
+            self.options.certificate_rotation,
+            Duration::from_secs(14 * 24 * 3600),
+        ) {
+            return self.rotate();
+        }
+        let in_use: HashSet<&str> = self
+            .subs
+            .values()
+            .map(|m| m.certificate_id.as_str())
+            .collect();
+        let retired =
+            state::retire_unused(&self.store, &in_use, now, self.options.certificate_grace)?;
+        if !retired.is_empty() {
+            tracing::info!(?retired, "retired unused encryption certificates");
+            self.ring = state::load_ring(&self.store)?;
+        }
+        Ok(())
+    }
+
+    /// Makes a new current certificate and renews every subscription onto it.
+    fn rotate(&mut self) -> Result<(), Error> {
+        let now = self.now();
+        let id = state::rotate(&self.store, &GenerateOptions::default(), now)?;
+        self.ring = state::load_ring(&self.store)?;
+        tracing::info!(certificate = %id, "rotated the notification-encryption certificate");
+        let rooms: Vec<String> = self.subs.keys().cloned().collect();
+        for room in rooms {
+            self.renew(&room);
+        }
+        Ok(())
     }
 
     fn request_round(&mut self, room: &RoomMailbox, full: bool) {

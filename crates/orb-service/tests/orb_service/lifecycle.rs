@@ -154,3 +154,75 @@ async fn subscriptions_are_renewed_at_sixty_percent_of_their_lifetime() {
     .await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_certificate_rotation_notifications_for_the_old_one_still_decrypt() {
+    let world = World::start().await;
+    world.book_in_outlook("Sealed for the old certificate", in_days(2), 30);
+    world
+        .reservation_where("the first reservation", |r| r.status == "planned")
+        .await;
+    let old_body = world
+        .graph
+        .deliveries()
+        .into_iter()
+        .find(|d| d.kind == DeliveryKind::Change && d.status == Some(202))
+        .unwrap()
+        .body;
+    let old_cert = world.graph.subscriptions()[0]["encryptionCertificateId"].clone();
+
+    world.control(Control::RotateCertificate);
+    until("the subscription moved to the new certificate", || {
+        let subs = world.graph.subscriptions();
+        subs.len() == 1 && subs[0]["encryptionCertificateId"] != old_cert
+    })
+    .await;
+    let keys = world.daemon().store().encryption_keys().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .any(|k| k.id == old_cert.as_str().unwrap() && k.state == orb_store::KeyState::Previous)
+    );
+
+    // A notification sealed for the old certificate arrives late (Graph retried it).
+    let mut late = old_body;
+    late.push(b'\n');
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/graph/notifications",
+            world.daemon().local_addr()
+        ))
+        .header("content-type", "application/json")
+        .body(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    until("the inbox is drained", || {
+        world.daemon().store().pending_inbox().unwrap().is_empty()
+    })
+    .await;
+    let metrics = world.daemon().metrics();
+    {
+        use orb_service::metrics::RejectReason as R;
+        for reason in [
+            R::Decrypt,
+            R::Token,
+            R::ClientState,
+            R::UnknownSubscription,
+            R::Malformed,
+        ] {
+            assert_eq!(metrics.rejected_count(reason), 0, "{}", reason.as_str());
+        }
+    }
+
+    // New notifications are sealed for the new certificate and still flow.
+    world.book_in_outlook("Sealed for the new certificate", in_days(3), 30);
+    world
+        .reservation_where("the second reservation", |r| {
+            r.brief_description == "Sealed for the new certificate"
+        })
+        .await;
+    assert_eq!(world.reservations().len(), 2);
+    world.stop().await;
+}
