@@ -52,6 +52,9 @@ use crate::{Error, persist, state, topdesk};
 /// tests.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
+/// How often each room's delta chain is restarted with a full listing of the window.
+pub const FULL_LISTING_EVERY: SignedDuration = SignedDuration::from_hours(24);
+
 /// The hot TOPdesk window polled every `topdesk.poll_interval`.
 pub const HOT_WINDOW: SignedDuration = SignedDuration::from_hours(36);
 
@@ -130,6 +133,11 @@ pub enum Control {
     },
     /// Handle a timer tick now (due retries, renewals).
     Tick,
+    /// An admin retries a parked, conflicting or held booking (by ORB match id).
+    RetryBooking {
+        /// The booking's match id.
+        match_id: String,
+    },
     /// Make a new notification-encryption certificate now and move every subscription
     /// to it (the previous key keeps decrypting until unused).
     RotateCertificate,
@@ -265,6 +273,7 @@ impl Daemon {
             listed: false,
             rooms,
             exchange_busy: HashSet::new(),
+            listed_at: HashMap::new(),
             exchange_again: HashMap::new(),
             topdesk_busy: false,
             topdesk_again: None,
@@ -337,6 +346,8 @@ enum Event {
     ResyncExchange,
     /// Rotate the encryption certificate now.
     Rotate,
+    /// An admin retry of one booking.
+    AdminRetry(String),
     /// A JWKS fetch ended.
     Jwks(Result<Jwks, Error>),
     /// A delta round ended.
@@ -414,6 +425,8 @@ struct Runtime {
     target_urls: (String, String),
     rooms: Vec<RoomMailbox>,
     exchange_busy: HashSet<RoomMailbox>,
+    /// When each room was last listed in full.
+    listed_at: HashMap<RoomMailbox, Timestamp>,
     /// Rounds asked for while one ran; `true` = a full listing.
     exchange_again: HashMap<RoomMailbox, bool>,
     topdesk_busy: bool,
@@ -467,6 +480,7 @@ impl Runtime {
                     Control::PollTopdesk { full } => Event::PollTopdesk { full },
                     Control::Tick => Event::Tick,
                     Control::RotateCertificate => Event::Rotate,
+                    Control::RetryBooking { match_id } => Event::AdminRetry(match_id),
                 },
                 _ = tick.tick() => Event::Tick,
                 () = tokio::time::sleep(next_timer) => Event::Tick,
@@ -521,13 +535,27 @@ impl Runtime {
             Event::Inbox => self.process_inbox(),
             Event::Tick => self.tick(),
             Event::Rotate => self.rotate(),
+            Event::AdminRetry(match_id) => match orb_reconcile::OrbMatchId::new(&match_id) {
+                Ok(match_id) => self.decide(
+                    vec![Observation::AdminRetry { match_id }],
+                    Commit::default(),
+                ),
+                Err(_) => Ok(()),
+            },
             Event::PollTopdesk { full } => {
                 self.request_poll(full);
                 Ok(())
             }
             Event::ResyncExchange => {
+                let now = self.now();
                 for room in self.rooms.clone() {
-                    self.request_round(&room, false);
+                    // A delta chain covers the window fixed when it started; a daily full
+                    // listing moves the window along.
+                    let stale = self
+                        .listed_at
+                        .get(&room)
+                        .is_none_or(|at| now.duration_since(*at) > FULL_LISTING_EVERY);
+                    self.request_round(&room, stale);
                 }
                 Ok(())
             }
@@ -1063,6 +1091,9 @@ impl Runtime {
         self.exchange_busy.remove(&room);
         match result {
             Ok(round) => {
+                if round.full {
+                    self.listed_at.insert(room.clone(), self.now());
+                }
                 tracing::debug!(%room, full = round.full, items = round.observations.len(), "delta round");
                 let commit = Commit {
                     delta_link: Some((room.clone(), round.delta_link)),

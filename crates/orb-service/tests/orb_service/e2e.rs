@@ -75,6 +75,28 @@ async fn an_outlook_booking_becomes_a_topdesk_reservation_with_the_orb_fields() 
             .iter()
             .any(|a| a.entry.actor == "executor" && a.entry.action == "create_reservation")
     );
+    // Health and metrics over HTTP.
+    let base = format!("http://{}", world.daemon().local_addr());
+    let health: serde_json::Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["subscriptions"]["active"], 1);
+    assert_eq!(health["subscriptions"]["expected"], 1);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"orb_effects_total{kind="create_reservation",outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("orb_subscription_expiry_seconds{room=\"room-2.14@example.com\"}"));
     world.stop().await;
 }
 
