@@ -9,7 +9,7 @@ use orb_reconcile::{
 };
 use proptest::prelude::*;
 
-use crate::world::{World, config, email, location, room, ts};
+use crate::world::{World, config, location, room, ts};
 
 const ORGANIZERS: [&str; 3] = ["ann", "bob", "carol"];
 const REQUESTERS: [&str; 2] = ["ann", "bob"];
@@ -249,13 +249,6 @@ proptest! {
     fn both_sides_converge_latest_wins(steps in proptest::collection::vec(step(), 1..60)) {
         run(ConflictPolicy::LatestWins, &steps);
     }
-}
-
-#[test]
-fn unused_helpers_are_exercised() {
-    // Keeps the shared helpers honest for the property's fixed rooms.
-    assert_eq!(room("a").as_str(), "room-a@example.com");
-    assert_eq!(email("ann").as_str(), "ann@example.com");
 }
 
 // ----- recurring series ------------------------------------------------------------------------
