@@ -2,7 +2,7 @@
 //!
 //! Every source — the webhook's inbox signal, timers, the Graph delta rounds, the
 //! TOPdesk poller, effect results, subscription calls, JWKS fetches and shutdown —
-//! becomes one [`Event`]. A synchronous handler decides (intake checks, engine plans,
+//! becomes one `Event`. A synchronous handler decides (intake checks, engine plans,
 //! what to call next) and commits the plan's bookings together with the inbox done-mark,
 //! the outbox entries and the audit records in one store transaction; only then are
 //! the plan's effects executed, each as a task in the loop's own [`JoinSet`] whose
