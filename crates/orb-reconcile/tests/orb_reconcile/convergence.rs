@@ -219,7 +219,7 @@ fn apply(w: &mut World, step: &Step) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn both_sides_converge_exchange_wins(steps in proptest::collection::vec(step(), 1..60)) {
@@ -405,7 +405,7 @@ fn run_series(steps: &[SeriesStep]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn series_changes_converge(steps in proptest::collection::vec(series_step(), 1..50)) {
