@@ -295,3 +295,56 @@ async fn after_a_restart_the_subscription_is_adopted_and_bookings_stay_linked() 
     assert_eq!(stored(&world).len(), 1);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_made_while_orb_was_down_is_found_on_start() {
+    let mut world = World::start().await;
+    let addr = world.stop_daemon().await;
+    // The webhook is gone: Graph's deliveries fail and are given up.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    world.book_in_outlook("While orb was down", in_days(2), 60);
+    world.graph.flush_notifications().await;
+    assert!(world.reservations().is_empty());
+
+    world.start_daemon(addr).await;
+    world
+        .reservation_where("the reservation made after the start", |r| {
+            r.brief_description == "While orb was down"
+        })
+        .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_outside_the_apps_scope_parks_the_booking_and_the_sync_goes_on() {
+    let world = World::start().await;
+    // An application access policy that leaves Bob's mailbox out (R20).
+    world.graph.set_access_policy(
+        super::world::CLIENT_ID,
+        Some(&[ROOM, ALICE, "facilities@example.com"]),
+    );
+    let id = world.book_in_topdesk(BOB, "Denied", in_days(1), 30);
+    until("the booking is parked", || {
+        stored(&world).iter().any(|b| {
+            b.topdesk_reservation_id.as_ref().map(|t| t.as_str()) == Some(id.as_str())
+                && b.exchange_status.as_deref() == Some("parked")
+        })
+    })
+    .await;
+    let base = format!("http://{}", world.daemon().local_addr());
+    let health: serde_json::Value = reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "degraded", "{health}");
+    // The rest of the sync is unaffected.
+    world.book_in_outlook("Alice is in scope", in_days(2), 30);
+    world
+        .reservation_where("Alice's reservation", |r| {
+            r.brief_description == "Alice is in scope"
+        })
+        .await;
+    world.stop().await;
+}

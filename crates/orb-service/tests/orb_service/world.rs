@@ -296,9 +296,20 @@ topdesk_location_id = "{location}"
     /// Stops the daemon gracefully and starts a new one on the same data and port, as
     /// after a restart of the process.
     pub(super) async fn restart(&mut self) {
+        let addr = self.stop_daemon().await;
+        self.start_daemon(addr).await;
+    }
+
+    /// Stops the daemon gracefully; returns the address it listened on.
+    pub(super) async fn stop_daemon(&mut self) -> std::net::SocketAddr {
         let old = self.daemon.take().unwrap();
         let addr = old.local_addr();
         old.shutdown().await.unwrap();
+        addr
+    }
+
+    /// Starts a daemon on the same data, listening on `addr` again.
+    pub(super) async fn start_daemon(&mut self, addr: std::net::SocketAddr) {
         let opened = orb_service::state::open(&self.config).unwrap();
         let listener = TcpListener::bind(addr).await.unwrap();
         self.daemon = Some(
