@@ -348,3 +348,47 @@ async fn a_mailbox_outside_the_apps_scope_parks_the_booking_and_the_sync_goes_on
         .await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recurring_outlook_meeting_becomes_one_reservation_per_occurrence() {
+    let world = World::start().await;
+    let start = in_days(2);
+    let mut body = super::world::meeting("Daily stand-up", start, 15);
+    let first = start.strftime("%Y-%m-%d").to_string();
+    let last = (start + SignedDuration::from_hours(48))
+        .strftime("%Y-%m-%d")
+        .to_string();
+    body["recurrence"] = serde_json::json!({
+        "pattern": {"type": "daily", "interval": 1},
+        "range": {"type": "endDate", "startDate": first, "endDate": last},
+    });
+    world.graph.create_event_as(ALICE, body).unwrap();
+    until("three reservations", || {
+        world
+            .reservations()
+            .iter()
+            .filter(|r| r.brief_description == "Daily stand-up" && r.status == "planned")
+            .count()
+            == 3
+    })
+    .await;
+    let mut starts: Vec<_> = world.reservations().iter().map(|r| r.start).collect();
+    starts.sort();
+    assert_eq!(
+        starts,
+        [
+            start,
+            start + SignedDuration::from_hours(24),
+            start + SignedDuration::from_hours(48)
+        ]
+    );
+    until("three occurrence bookings", || {
+        stored(&world)
+            .iter()
+            .filter(|b| b.appointment_type == orb_store::AppointmentType::Occurrence)
+            .count()
+            == 3
+    })
+    .await;
+    world.stop().await;
+}
