@@ -392,3 +392,43 @@ async fn a_recurring_outlook_meeting_becomes_one_reservation_per_occurrence() {
     .await;
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_only_mode_writes_topdesk_bookings_into_the_room_calendar() {
+    let world = World::start_configured(r#"mode = "room-only""#, |_| {}).await;
+    world.book_in_topdesk(BOB, "Room only", in_days(1), 30);
+    world
+        .event_where("the room's event", ROOM, |e| e["subject"] == "Room only")
+        .await;
+    assert!(
+        world
+            .graph
+            .events(BOB)
+            .iter()
+            .all(|e| e["subject"] != "Room only"),
+        "nothing in the requester's calendar"
+    );
+    // Its own write coming back through the room's subscription is recognised.
+    world.control(orb_service::runtime::Control::ResyncExchange);
+    world.graph.flush_notifications().await;
+    until("the inbox is drained", || {
+        world.daemon().store().pending_inbox().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(world.reservations().len(), 1);
+    assert_eq!(stored(&world).len(), 1);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_carry_subject_no_subject_is_stored_or_carried() {
+    let world = World::start_configured("carry_subject = false", |_| {}).await;
+    world.book_in_outlook("Secret merger talks", in_days(2), 60);
+    let r = world
+        .reservation_where("the reservation", |r| r.status == "planned")
+        .await;
+    assert_ne!(r.brief_description, "Secret merger talks");
+    until("the booking is stored", || !stored(&world).is_empty()).await;
+    assert!(stored(&world).iter().all(|b| b.subject.is_none()));
+    world.stop().await;
+}

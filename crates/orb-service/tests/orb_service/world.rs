@@ -45,6 +45,11 @@ impl World {
 
     /// As [`World::start`], with the daemon's options adjusted first.
     pub(super) async fn start_with(adjust: impl FnOnce(&mut Options)) -> Self {
+        Self::start_configured("", adjust).await
+    }
+
+    /// As [`World::start_with`], with `sync` as the configuration's `[sync]` body.
+    pub(super) async fn start_configured(sync: &str, adjust: impl FnOnce(&mut Options)) -> Self {
         let graph = Arc::new(
             GraphEmulator::start(GraphEmulatorConfig::default())
                 .await
@@ -110,6 +115,9 @@ username = "{login_name}"
 application_password = "secret:topdesk-app-password"
 poll_interval = "5s"
 default_requester_email = "facilities@example.com"
+
+[sync]
+{sync}
 
 [[rooms]]
 mailbox = "{ROOM}"
