@@ -60,6 +60,54 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // Where the time goes for a large item, besides the RSA unwrap.
+    let mut group = c.benchmark_group("components_64KiB");
+    let big = seal(
+        &orb_benches::event_json(0, 64 * 1024),
+        pair.certificate(),
+        pair.id(),
+    )
+    .unwrap();
+    let ct = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&big.data)
+            .unwrap()
+    };
+    group.bench_function("base64_decode", |b| {
+        use base64::Engine;
+        b.iter(|| {
+            black_box(
+                base64::engine::general_purpose::STANDARD
+                    .decode(black_box(&big.data))
+                    .unwrap(),
+            )
+        })
+    });
+    group.bench_function("hmac_sha256_rustcrypto", |b| {
+        use hmac::Mac;
+        b.iter(|| {
+            let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&[7u8; 32]).unwrap();
+            mac.update(black_box(&ct));
+            black_box(mac.finalize().into_bytes())
+        })
+    });
+    group.bench_function("hmac_sha256_aws_lc", |b| {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[7u8; 32]);
+        b.iter(|| black_box(aws_lc_rs::hmac::sign(&key, black_box(&ct))))
+    });
+    group.bench_function("aes256_cbc_decrypt", |b| {
+        use cbc::cipher::{BlockDecryptMut, KeyIvInit, block_padding::NoPadding};
+        let mut buf = ct.clone();
+        b.iter(|| {
+            buf.copy_from_slice(&ct);
+            let dec =
+                cbc::Decryptor::<aes::Aes256>::new_from_slices(&[7u8; 32], &[7u8; 16]).unwrap();
+            black_box(dec.decrypt_padded_mut::<NoPadding>(&mut buf).unwrap().len())
+        })
+    });
+    group.finish();
+
     let mut group = c.benchmark_group("seal");
     let plain = orb_benches::event_json(0, 2 * 1024);
     group.bench_function("2KiB", |b| {
