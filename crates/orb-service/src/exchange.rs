@@ -290,3 +290,96 @@ async fn cancel(graph: &GraphClient, target: &EventTarget) -> Result<(), Failure
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(json: serde_json::Value) -> Event {
+        orb_graph_client::wire::parse_event_json(&serde_json::to_vec(&json).unwrap()).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "id": "AAMk-room-copy",
+            "iCalUId": "040000008200E00074C5B7101A82E008",
+            "type": "singleInstance",
+            "subject": "Planning",
+            "start": {"dateTime": "2031-01-06T09:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-01-06T10:00:00.0000000", "timeZone": "UTC"},
+            "organizer": {"emailAddress": {"address": "Alice@Example.com", "name": "Alice"}},
+            "attendees": [
+                {"type": "required", "emailAddress": {"address": "alice@example.com"}},
+                {"type": "required", "emailAddress": {"address": "bob@example.com"}},
+                {"type": "optional", "emailAddress": {"address": "carol@example.com"}},
+                {"type": "resource", "emailAddress": {"address": "room@example.com"}},
+            ],
+            "sensitivity": "private",
+            "isCancelled": false,
+            "lastModifiedDateTime": "2031-01-01T08:00:00Z",
+        })
+    }
+
+    #[test]
+    fn a_room_copy_maps_to_an_exchange_item() {
+        let room = RoomMailbox::parse("room@example.com").unwrap();
+        let now = Timestamp::from_second(1_900_000_000).unwrap();
+        let item = to_item(&room, &event(base()), now).unwrap();
+        assert_eq!(item.organizer.as_str(), "alice@example.com");
+        // Neither the organizer, optional attendees nor the room are required attendees.
+        assert_eq!(
+            item.required_attendees
+                .iter()
+                .map(EmailAddress::as_str)
+                .collect::<Vec<_>>(),
+            ["bob@example.com"]
+        );
+        assert!(item.private);
+        assert_eq!(item.start.to_string(), "2031-01-06T09:00:00Z");
+        assert_eq!(item.modified_at.to_string(), "2031-01-01T08:00:00Z");
+        assert!(item.series.is_none());
+    }
+
+    #[test]
+    fn series_masters_and_items_without_organizer_are_left_to_the_delta_round() {
+        let room = RoomMailbox::parse("room@example.com").unwrap();
+        let now = Timestamp::from_second(1_900_000_000).unwrap();
+        let mut master = base();
+        master["type"] = "seriesMaster".into();
+        assert!(to_item(&room, &event(master), now).is_none());
+        let mut orphan = base();
+        orphan.as_object_mut().unwrap().remove("organizer");
+        assert!(to_item(&room, &event(orphan), now).is_none());
+        let mut occurrence = base();
+        occurrence["type"] = "occurrence".into();
+        occurrence["seriesMasterId"] = "AAMk-master".into();
+        let item = to_item(&room, &event(occurrence), now).unwrap();
+        assert_eq!(item.series.unwrap().master.as_str(), "AAMk-master");
+    }
+
+    #[test]
+    fn graph_errors_map_to_the_engines_failure_classes() {
+        let throttled = orb_graph_client::Error::Throttled {
+            status: 429,
+            retry_after: Some(std::time::Duration::from_secs(3)),
+            attempts: 5,
+        };
+        assert_eq!(
+            failure(&throttled),
+            Failure::Retryable {
+                retry_after: Some(SignedDuration::from_secs(3))
+            }
+        );
+        let denied = orb_graph_client::Error::MailboxAccessDenied {
+            mailbox: "bob@example.com".into(),
+            code: "ErrorAccessDenied".into(),
+            request_id: None,
+        };
+        assert!(matches!(failure(&denied), Failure::Denied { .. }));
+        let gone = orb_graph_client::Error::NotFound {
+            code: "ErrorItemNotFound".into(),
+            request_id: None,
+        };
+        assert_eq!(failure(&gone), Failure::Gone);
+    }
+}

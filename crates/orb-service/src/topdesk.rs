@@ -280,3 +280,107 @@ fn outcome(r: &Reservation) -> Result<Outcome, Failure> {
         modified_at: r.modification_date.unwrap_or(Timestamp::UNIX_EPOCH),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orb_reconcile::RoomMailbox;
+    use orb_topdesk_client::{
+        ExternalLink, PersonRef, ReservedFacility, ReservedLocation, TopdeskReservationId as Id,
+    };
+
+    fn rooms() -> Rooms {
+        Rooms::new([(
+            RoomMailbox::parse("room@example.com").unwrap(),
+            TopdeskLocationId::new("loc-1").unwrap(),
+        )])
+    }
+
+    fn reservation(location: &str, status: ReservationStatus) -> Reservation {
+        let t = Timestamp::from_second(1_900_000_000).unwrap();
+        Reservation {
+            id: Id::new("r-1"),
+            number: None,
+            status: Some(status),
+            archived: Some(false),
+            brief_description: Some("Budget".into()),
+            notes: None,
+            requester: Some(PersonRef {
+                id: PersonId::new("p-1"),
+                name: None,
+                email: Some("Bob@Example.com".into()),
+            }),
+            number_of_persons: None,
+            planned_start: Some(t),
+            planned_end: Some(t + SignedDuration::from_hours(1)),
+            facilities: vec![ReservedFacility {
+                id: None,
+                location: Some(ReservedLocation {
+                    id: LocationId::new(location),
+                    name: None,
+                    room_number: None,
+                    branch: None,
+                }),
+                start_block: None,
+                end_block: None,
+                issued_at: None,
+            }],
+            series: None,
+            external_links: vec![ExternalLink {
+                id: ExternalLinkId::new("orb:x-1:t0"),
+                link_type: "4711".into(),
+                date: None,
+            }],
+            modification_date: Some(t),
+        }
+    }
+
+    #[test]
+    fn a_reservation_on_a_managed_room_maps_to_a_topdesk_item() {
+        let link = ExternalLinkType::new(4711).unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        let item = to_item(
+            &reservation("loc-1", ReservationStatus::Planned),
+            &rooms(),
+            link,
+            now,
+        )
+        .unwrap();
+        assert_eq!(item.location.as_str(), "loc-1");
+        assert_eq!(item.requester_email.unwrap().as_str(), "bob@example.com");
+        assert_eq!(item.external_link.as_deref(), Some("orb:x-1:t0"));
+        assert!(!item.cancelled);
+        let cancelled = to_item(
+            &reservation("loc-1", ReservationStatus::Cancelled),
+            &rooms(),
+            link,
+            now,
+        )
+        .unwrap();
+        assert!(cancelled.cancelled);
+        // Another integration's link type is not orb's.
+        let other = ExternalLinkType::new(1).unwrap();
+        let foreign = to_item(
+            &reservation("loc-1", ReservationStatus::Planned),
+            &rooms(),
+            other,
+            now,
+        )
+        .unwrap();
+        assert!(foreign.external_link.is_none());
+    }
+
+    #[test]
+    fn reservations_of_unmanaged_rooms_are_not_seen() {
+        let link = ExternalLinkType::new(4711).unwrap();
+        assert!(
+            to_item(
+                &reservation("elsewhere", ReservationStatus::Planned),
+                &rooms(),
+                link,
+                Timestamp::UNIX_EPOCH
+            )
+            .is_none()
+        );
+    }
+}
