@@ -65,6 +65,31 @@ impl State {
         }
     }
 
+    /// Forgets bookings that ended before `ended_before` and have no write in flight,
+    /// returning their ids so the store can delete them too. Safe: an observation of an
+    /// item that already ended is ignored, so a forgotten booking never comes back.
+    pub fn prune(&mut self, ended_before: Timestamp) -> Vec<OrbMatchId> {
+        let gone: Vec<OrbMatchId> = self
+            .bookings
+            .values()
+            .filter(|b| {
+                b.desired.end < ended_before
+                    && b.exchange.in_flight.is_none()
+                    && b.topdesk.in_flight.is_none()
+            })
+            .map(|b| b.match_id.clone())
+            .collect();
+        if !gone.is_empty() {
+            let keep: Vec<Booking> = std::mem::take(&mut self.bookings)
+                .into_values()
+                .filter(|b| !gone.contains(&b.match_id))
+                .collect();
+            let persons = std::mem::take(&mut self.persons);
+            *self = Self::from_parts(keep, persons);
+        }
+        gone
+    }
+
     /// One booking.
     pub fn booking(&self, match_id: &OrbMatchId) -> Option<&Booking> {
         self.bookings.get(match_id)

@@ -1263,3 +1263,21 @@ fn a_room_move_that_fails_keeps_following_the_old_copy() {
         "#]],
     );
 }
+
+#[test]
+fn pruned_bookings_do_not_come_back() {
+    let (mut w, i) = with_exchange_booking();
+    w.now = ts("2026-03-04T00:00:00Z");
+    let pruned = w.state.prune(w.now);
+    assert_eq!(pruned.len(), 1);
+    assert_eq!(w.state.bookings().count(), 0);
+    // A late notification of the finished meeting is not a new booking.
+    w.user_edits_exchange(i, |m| m.subject = Some("Minutes".into()));
+    w.settle();
+    expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note ignored: booking lies in the past
+    "#]]
+    .assert_eq(&w.take_trace());
+    assert_eq!(w.state.bookings().count(), 0);
+}
