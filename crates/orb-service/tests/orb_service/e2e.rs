@@ -432,3 +432,35 @@ async fn without_carry_subject_no_subject_is_stored_or_carried() {
     assert!(stored(&world).iter().all(|b| b.subject.is_none()));
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_write_in_flight_and_records_its_outcome() {
+    let mut world = World::start().await;
+    // Every TOPdesk answer takes a while, so the create is still in flight at shutdown.
+    world
+        .topdesk
+        .set_latency(std::time::Duration::from_millis(700));
+    world.book_in_outlook("In flight at shutdown", in_days(2), 60);
+    until("the create is issued", || {
+        stored(&world)
+            .iter()
+            .any(|b| b.topdesk_status.as_deref() == Some("writing"))
+    })
+    .await;
+    let addr = world.stop_daemon().await;
+    // The write finished and its outcome is on disk, read with the daemon stopped.
+    assert_eq!(world.reservations().len(), 1);
+    {
+        let opened = orb_service::state::open(world.config()).unwrap();
+        let b = opened.store.bookings().next().unwrap().unwrap();
+        assert_eq!(b.topdesk_status.as_deref(), Some("in sync"));
+        assert_eq!(
+            b.topdesk_reservation_id.map(|t| t.as_str().to_owned()),
+            Some(world.reservations()[0].id.clone())
+        );
+        assert!(opened.store.pending_inbox().unwrap().is_empty());
+    }
+    world.topdesk.set_latency(std::time::Duration::ZERO);
+    world.start_daemon(addr).await;
+    world.stop().await;
+}

@@ -169,6 +169,10 @@ topdesk_location_id = "{location}"
         world
     }
 
+    pub(super) fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub(super) fn daemon(&self) -> &Daemon {
         self.daemon.as_ref().unwrap()
     }
