@@ -851,7 +851,9 @@ impl Runtime {
                             .map(|m| orb_store::MatchId::new(m.as_str())),
                         effect.correlation.as_str().into(),
                         label(&effect.kind),
-                        effect.to_string().into_bytes(),
+                        // The effect as data (JSON), for the admin view and investigations.
+                        serde_json::to_vec(effect)
+                            .unwrap_or_else(|_| effect.to_string().into_bytes()),
                         now,
                     ),
                     now,

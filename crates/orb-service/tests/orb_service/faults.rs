@@ -90,3 +90,45 @@ async fn a_graph_throttling_storm_delays_but_does_not_duplicate() {
     );
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_is_counted_in_the_orb_fields_and_waits_for_its_retry() {
+    let world = World::start_with(|o| {
+        o.retry = Some(RetryPolicy {
+            base: jiff::SignedDuration::from_secs(3600),
+            max: jiff::SignedDuration::from_hours(2),
+            max_attempts: 8,
+            jitter: Jitter::None,
+        });
+    })
+    .await;
+    world.topdesk.inject_fault(TopdeskFault {
+        method: Some(http::Method::POST),
+        path_prefix: Some("/reservations".to_owned()),
+        status: 503,
+        retry_after: None,
+        times: 4,
+    });
+    world.book_in_outlook("Queued", in_days(2), 60);
+    until("the failed create is recorded", || {
+        world
+            .daemon()
+            .store()
+            .bookings()
+            .filter_map(Result::ok)
+            .any(|b| {
+                b.failed_count == 1
+                    && b.failed_at.is_some()
+                    && b.failed_processor == Some(orb_store::Processor::Topdesk)
+                    && b.topdesk_status.as_deref() == Some("failed")
+            })
+    })
+    .await;
+    assert!(world.reservations().is_empty());
+    let metrics = world.daemon().metrics().encode();
+    assert!(
+        metrics.contains(r#"orb_effects_total{kind="create_reservation",outcome="retryable"} 1"#),
+        "{metrics}"
+    );
+    world.stop().await;
+}
