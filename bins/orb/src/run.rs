@@ -2,7 +2,7 @@
 //!
 //! Logs go to stderr, one line per event (`time level target: message key=value…`),
 //! through a small built-in subscriber; `ORB_LOG=debug|info|warn|error` sets the level
-//! (default `info`).
+//! (default `info`), `ORB_LOG_FORMAT=json` makes each line one JSON object.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -29,6 +29,7 @@ pub(crate) fn run(config: &Path, dry_run: bool) -> ExitCode {
     };
     let _ = tracing::subscriber::set_global_default(StderrLog {
         level,
+        json: std::env::var("ORB_LOG_FORMAT").as_deref() == Ok("json"),
         next_span: AtomicU64::new(1),
     });
     let config = match Config::load(config) {
@@ -112,6 +113,7 @@ async fn wait_for_signal() {
 /// accepted but not shown.
 struct StderrLog {
     level: Level,
+    json: bool,
     next_span: AtomicU64,
 }
 
@@ -129,9 +131,22 @@ impl Subscriber for StderrLog {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
 
     fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        if self.json {
+            let mut fields = JsonLine(serde_json::Map::new());
+            event.record(&mut fields);
+            let mut object = fields.0;
+            object.insert(
+                "time".into(),
+                orb_store::Timestamp::now().to_string().into(),
+            );
+            object.insert("level".into(), meta.level().as_str().into());
+            object.insert("target".into(), meta.target().into());
+            eprintln!("{}", serde_json::Value::Object(object));
+            return;
+        }
         let mut line = Line::default();
         event.record(&mut line);
-        let meta = event.metadata();
         eprintln!(
             "{} {:>5} {}: {}{}",
             orb_store::Timestamp::now(),
@@ -168,5 +183,31 @@ impl Visit for Line {
         } else {
             let _ = write!(self.fields, " {}={value:?}", field.name());
         }
+    }
+}
+
+/// The fields of one event as a JSON object.
+struct JsonLine(serde_json::Map<String, serde_json::Value>);
+
+impl Visit for JsonLine {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
     }
 }
