@@ -55,6 +55,12 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 /// How often each room's delta chain is restarted with a full listing of the window.
 pub const FULL_LISTING_EVERY: SignedDuration = SignedDuration::from_hours(24);
 
+/// Refreshes of the JWKS caused by unknown key ids are at least this far apart.
+pub const JWKS_MIN_REFRESH: SignedDuration = SignedDuration::from_mins(1);
+
+/// The JWKS is fetched again after this long (Microsoft rolls its keys now and then).
+pub const JWKS_MAX_AGE: SignedDuration = SignedDuration::from_hours(24);
+
 /// The hot TOPdesk window polled every `topdesk.poll_interval`.
 pub const HOT_WINDOW: SignedDuration = SignedDuration::from_hours(36);
 
@@ -266,7 +272,8 @@ impl Daemon {
             jwks,
             fetcher,
             jwks_fetching: false,
-            jwks_refreshed: HashSet::new(),
+            jwks_refreshed_at: None,
+            jwks_fetched_at: now,
             subs,
             sub_busy: HashSet::new(),
             sub_attempted: HashMap::new(),
@@ -411,9 +418,12 @@ struct Runtime {
     jwks: Option<Jwks>,
     fetcher: JwksFetcher,
     jwks_fetching: bool,
-    /// Key ids a refresh was already fetched for: an id still unknown afterwards is
-    /// forged (or from another cloud) and rejected.
-    jwks_refreshed: HashSet<String>,
+    /// When an unknown signing key last made orb refresh the JWKS: at most one such
+    /// refresh per [`JWKS_MIN_REFRESH`], so forged key ids cannot make orb fetch in a
+    /// loop; a key still unknown after a recent refresh is rejected.
+    jwks_refreshed_at: Option<Timestamp>,
+    /// When the JWKS was last fetched (it is refreshed every [`JWKS_MAX_AGE`]).
+    jwks_fetched_at: Timestamp,
     /// Managed subscriptions by room.
     subs: BTreeMap<String, Managed>,
     /// Rooms with a subscription call in flight.
@@ -631,8 +641,13 @@ impl Runtime {
             ) {
                 Ok(outcome) => outcome,
                 Err(need) => {
-                    if self.jwks_refreshed.insert(need.kid.clone()) {
+                    let recent = self
+                        .jwks_refreshed_at
+                        .is_some_and(|at| now.duration_since(at) < JWKS_MIN_REFRESH);
+                    if !recent {
                         // Refresh once, then judge this body (and those after it) again.
+                        tracing::info!(kid = %need.kid, "unknown signing key; refreshing the JWKS");
+                        self.jwks_refreshed_at = Some(now);
                         self.spawn_jwks();
                         return Ok(());
                     }
@@ -776,6 +791,7 @@ impl Runtime {
             return;
         }
         self.jwks_fetching = true;
+        self.jwks_fetched_at = self.now();
         let fetcher = self.fetcher.clone();
         self.tasks
             .spawn(async move { Event::Jwks(fetcher.fetch().await) });
@@ -1002,6 +1018,10 @@ impl Runtime {
             self.timers.pop_first();
         }
         self.certificates()?;
+        let age = now.duration_since(self.jwks_fetched_at);
+        if age > JWKS_MAX_AGE || (self.jwks.is_none() && age > JWKS_MIN_REFRESH) {
+            self.spawn_jwks();
+        }
         self.ensure_subscriptions();
         let due: Vec<String> = self
             .subs

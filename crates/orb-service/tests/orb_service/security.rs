@@ -116,6 +116,14 @@ async fn forged_validation_tokens_are_rejected() {
     body["validationTokens"] = serde_json::json!([stranger.sign(&claims).unwrap()]);
     rejected(&world, &body, RejectReason::Token).await;
 
+    // Another unknown key id right after: rejected too (without fetching the keys again
+    // within a minute, so forged key ids cannot make orb fetch in a loop).
+    let other = TokenSigner::generate("another-unknown-key").unwrap();
+    let mut body = genuine.clone();
+    body["validationTokens"] = serde_json::json!([other.sign(&claims).unwrap()]);
+    body["value"][0]["changeType"] = Value::from("updated");
+    rejected(&world, &body, RejectReason::Token).await;
+
     // No tokens at all on encrypted content.
     let mut body = genuine;
     body.as_object_mut().unwrap().remove("validationTokens");
