@@ -130,7 +130,7 @@ async fn forged_validation_tokens_are_rejected() {
     rejected(&world, &body, RejectReason::Token).await;
     assert_eq!(
         world.daemon().metrics().rejected_count(RejectReason::Token),
-        3
+        4
     );
     world.stop().await;
 }
