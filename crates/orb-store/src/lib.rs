@@ -10,7 +10,7 @@
 //! clock: callers pass `now`. It never writes a secret, private key or client state to
 //! disk unencrypted and never puts one in an error message.
 //!
-//! # On-disk format (version 2)
+//! # On-disk format (version 3)
 //!
 //! One sled database directory holds these trees (names are part of the format):
 //!
@@ -23,7 +23,7 @@
 //! | `secrets` | name | sealed bytes |
 //! | `encryption_keys` | certificate id | sealed postcard [`EncryptionKey`] |
 //! | `cursors` | `d ‖ room` / `w ‖ name` | delta link UTF-8 / `i128` BE nanoseconds |
-//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] (pending while `done_at` is empty) |
+//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] with its `body` sealed (pending while `done_at` is empty) |
 //! | `outbox` | id `u64` BE | postcard [`OutboxEntry`] |
 //! | `outbox_due` | `time ‖ id` | empty (present while pending) |
 //! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
@@ -52,7 +52,8 @@
 //! first open after a long write session replays that session's log (seconds for
 //! 100k bookings); later opens take tens of milliseconds.
 //!
-//! Format history: 1 = first format (no correlation-id booking index); 2 = current.
+//! Format history: 1 = first format (no correlation-id booking index); 2 = adds that
+//! index; 3 = current: inbox bodies sealed (they carry Graph's `clientState`).
 //! Opening a store whose version is newer than [`CURRENT_FORMAT`] fails with
 //! [`Error::UnsupportedFormat`] before anything is written.
 

@@ -28,7 +28,7 @@ use crate::txn::{
 
 /// The format this build writes. Format 1 lacked the correlation-id booking index;
 /// opening a format-1 store rebuilds it.
-pub const CURRENT_FORMAT: u32 = 2;
+pub const CURRENT_FORMAT: u32 = 3;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const KEY_CHECK_KEY: &[u8] = b"key_check";
@@ -52,6 +52,10 @@ pub(crate) mod aad {
 
     pub(crate) fn client_state(id: &SubscriptionId) -> String {
         format!("client-state:{id}")
+    }
+
+    pub(crate) fn inbox(seq: crate::ids::InboxSeq) -> String {
+        format!("inbox:{seq}")
     }
 }
 
@@ -236,7 +240,11 @@ impl Store {
                 meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())
                     .db()?;
             }
-            Some(1) => self.migrate_1_to_2()?,
+            Some(1) => {
+                self.migrate_1_to_2()?;
+                self.migrate_2_to_3()?;
+            }
+            Some(2) => self.migrate_2_to_3()?,
             Some(_) => {}
         }
         self.inner.db.flush().db()?;
@@ -267,6 +275,43 @@ impl Store {
             .insert(FORMAT_KEY, &2u32.to_be_bytes())
             .db()?;
         Ok(())
+    }
+
+    /// Format 2 → 3: inbox bodies are sealed under the master key (they carry Graph's
+    /// `clientState`). One transaction over the inbox and the version record, so a crash
+    /// leaves either format 2 untouched or format 3 complete — never a body sealed twice.
+    fn migrate_2_to_3(&self) -> Result<()> {
+        use sled::Transactional as _;
+        let mut sealed = Vec::new();
+        for item in self.tree(T_INBOX).iter() {
+            let (k, v) = item.db()?;
+            let mut e: InboxEntry = decode("inbox", &v)?;
+            e.body = self.sealer().seal(&aad::inbox(e.seq), &e.body)?;
+            sealed.push((k, encode("inbox", &e)?));
+        }
+        (self.tree(T_INBOX), self.tree(T_META))
+            .transaction(|(inbox, meta)| {
+                for (k, v) in &sealed {
+                    inbox.insert(k, v.as_slice())?;
+                }
+                meta.insert(FORMAT_KEY, &3u32.to_be_bytes())?;
+                Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Abort(e) => e,
+                sled::transaction::TransactionError::Storage(e) => from_sled(e),
+            })?;
+        self.inner.db.flush().db()?;
+        Ok(())
+    }
+
+    /// Opens a stored inbox entry: its body is sealed on disk (format 3).
+    fn unseal_inbox(&self, mut e: InboxEntry) -> Result<InboxEntry> {
+        e.body = self
+            .sealer()
+            .open("inbox entry", &aad::inbox(e.seq), &e.body)?
+            .to_vec();
+        Ok(e)
     }
 
     /// The format version on disk (after any migration: [`CURRENT_FORMAT`]).
@@ -634,7 +679,8 @@ impl Store {
                     &InboxEntry {
                         seq,
                         received_at: now,
-                        body: body.to_vec(),
+                        // Sealed: the body carries the subscription's clientState.
+                        body: self.sealer().seal(&aad::inbox(seq), body)?,
                         hash,
                         done_at: None,
                     },
@@ -666,7 +712,7 @@ impl Store {
         for item in self.tree(T_INBOX).iter().values() {
             let e: InboxEntry = decode("inbox", &item.db()?)?;
             if e.done_at.is_none() {
-                out.push(e);
+                out.push(self.unseal_inbox(e)?);
             }
         }
         Ok(out)
@@ -677,7 +723,7 @@ impl Store {
         self.tree(T_INBOX)
             .get(seq.0.to_be_bytes())
             .db()?
-            .map(|v| decode("inbox", &v))
+            .map(|v| decode("inbox", &v).and_then(|e| self.unseal_inbox(e)))
             .transpose()
     }
 
