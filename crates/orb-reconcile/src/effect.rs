@@ -125,7 +125,8 @@ pub enum EffectKind {
         /// The event.
         target: EventTarget,
     },
-    /// The room declines the meeting in Exchange (TOPdesk refused the booking).
+    /// The room declines the meeting in Exchange (TOPdesk refused the booking or marks
+    /// it conflicting).
     DeclineEvent {
         /// The room.
         room: RoomMailbox,

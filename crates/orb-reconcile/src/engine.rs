@@ -102,6 +102,7 @@ fn observation_digest(observation: &Observation) -> Digest {
             .text(item.id.as_str())
             .number(item.modified_at.as_nanosecond()),
         Observation::TopdeskRemoved { id, .. } => d.text("tr").text(id.as_str()),
+        Observation::TopdeskConflicting { id, .. } => d.text("tf").text(id.as_str()),
         Observation::TopdeskPass { .. } => d.text("tp"),
         Observation::PersonResolved { email, .. } => d.text("pr").text(email.as_str()),
         Observation::EffectSucceeded { effect, .. } | Observation::EffectFailed { effect, .. } => d
@@ -165,6 +166,7 @@ impl Run<'_> {
                 self.topdesk_item(item);
             }
             Observation::TopdeskRemoved { id, reason } => self.topdesk_removed(id, *reason),
+            Observation::TopdeskConflicting { id, reason } => self.topdesk_conflicting(id, reason),
             Observation::TopdeskPass { window, items } => self.topdesk_pass(window, items),
             Observation::PersonResolved { email, person } => self.person_resolved(email, person),
             Observation::EffectSucceeded { effect, outcome } => self.succeeded(effect, outcome),
@@ -820,6 +822,65 @@ impl Run<'_> {
         self.put(b);
     }
 
+    /// TOPdesk accepted the reservation but marks it conflicting. Handled like a
+    /// refusal: the Exchange side is told, the booking shows the conflict and is not
+    /// written to TOPdesk again until one side changes it (`Run::merge` then makes it
+    /// active again). Unlike a refusal the reservation exists and stays linked, so that
+    /// later change updates (or cancels) it instead of creating another one.
+    fn topdesk_conflicting(&mut self, id: &TopdeskReservationId, reason: &Arc<str>) {
+        let found = self
+            .overlay
+            .values()
+            .find(|b| b.topdesk.reservation.as_ref() == Some(id) || b.topdesk.retired.contains(id))
+            .map(|b| b.match_id.clone())
+            .or_else(|| self.state.by_reservation(id).cloned());
+        let Some(mut b) = found.and_then(|m| self.take(&m)) else {
+            self.note(Note::Ignored {
+                reason: "conflict on a reservation orb does not know",
+            });
+            return;
+        };
+        let ignored = if b.topdesk.reservation.as_ref() != Some(id) {
+            Some("reservation orb stopped following")
+        } else if b.desired.cancelled {
+            Some("booking is cancelled: cancellation is final")
+        } else {
+            match &b.status {
+                // Already told: repeated polls must not decline or mail again.
+                BookingStatus::Conflict {
+                    side: Side::Topdesk,
+                    ..
+                } => Some("conflict already known"),
+                // An admin decides first; after an admin retry the next poll that still
+                // shows the conflict is acted on.
+                BookingStatus::Parked { .. } | BookingStatus::HeldRemoval { .. } => {
+                    Some("booking awaits an admin")
+                }
+                BookingStatus::Active
+                | BookingStatus::Conflict {
+                    side: Side::Exchange,
+                    ..
+                } => None,
+            }
+        };
+        if let Some(why) = ignored {
+            self.put(b);
+            self.note(Note::Ignored { reason: why });
+            return;
+        }
+        // Counted like a refusal: the ORB failure fields show when TOPdesk objected.
+        b.meta.failed_count += 1;
+        b.meta.failed_at = Some(self.now);
+        b.meta.failed_by = Some(Side::Topdesk);
+        b.topdesk.status = SideStatus::Refused;
+        b.status = BookingStatus::Conflict {
+            side: Side::Topdesk,
+            reason: reason.clone(),
+        };
+        self.tell_refused(&b, Side::Topdesk, reason);
+        self.put(b);
+    }
+
     fn topdesk_pass(&mut self, window: &Window, items: &[TopdeskItem]) {
         let mut seen = BTreeSet::new();
         for item in items {
@@ -1360,9 +1421,22 @@ impl Run<'_> {
         };
         match effect.side {
             Side::Topdesk => {
+                // TOPdesk may accept a write yet mark the reservation conflicting, and the
+                // mark may arrive before this outcome: the conflict stays visible.
+                let conflicting = matches!(
+                    b.status,
+                    BookingStatus::Conflict {
+                        side: Side::Topdesk,
+                        ..
+                    }
+                );
                 let t = &mut b.topdesk;
                 t.attempts = 0;
-                t.status = SideStatus::InSync;
+                t.status = if conflicting {
+                    SideStatus::Refused
+                } else {
+                    SideStatus::InSync
+                };
                 match outcome {
                     Outcome::Reservation { id, modified_at } => {
                         if t.reservation.is_none() {
@@ -1491,28 +1565,7 @@ impl Run<'_> {
                     side,
                     reason: reason.clone(),
                 };
-                if side == Side::Topdesk
-                    && let (Some(room), Some(copy)) =
-                        (b.exchange.room.clone(), b.exchange.room_copy.clone())
-                {
-                    self.emit(
-                        Some(&match_id),
-                        EffectKind::DeclineEvent {
-                            room,
-                            room_copy: copy,
-                            reason: reason.clone(),
-                        },
-                    );
-                }
-                if self.cfg.mail_enabled {
-                    self.emit(
-                        Some(&match_id),
-                        EffectKind::NotifyUser {
-                            to: b.desired.organizer.clone(),
-                            reason: reason.clone(),
-                        },
-                    );
-                }
+                self.tell_refused(&b, side, reason);
             }
             Failure::Denied { mailbox } => {
                 self.park(
@@ -1533,6 +1586,34 @@ impl Run<'_> {
             }
         }
         self.put(b);
+    }
+
+    /// Tells the Exchange side that `side` refused the booking (or marked it
+    /// conflicting): the room declines its copy when TOPdesk is the refusing side, and
+    /// the organizer is mailed when mail is enabled.
+    fn tell_refused(&mut self, b: &Booking, side: Side, reason: &Arc<str>) {
+        if side == Side::Topdesk
+            && let (Some(room), Some(copy)) =
+                (b.exchange.room.clone(), b.exchange.room_copy.clone())
+        {
+            self.emit(
+                Some(&b.match_id),
+                EffectKind::DeclineEvent {
+                    room,
+                    room_copy: copy,
+                    reason: reason.clone(),
+                },
+            );
+        }
+        if self.cfg.mail_enabled {
+            self.emit(
+                Some(&b.match_id),
+                EffectKind::NotifyUser {
+                    to: b.desired.organizer.clone(),
+                    reason: reason.clone(),
+                },
+            );
+        }
     }
 
     fn succeeded_after_gone(&mut self, effect: &EffectId, flight: InFlight) {

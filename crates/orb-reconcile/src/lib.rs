@@ -13,14 +13,17 @@
 //! # The contract with the caller
 //!
 //! 1. Map what a side reported onto an [`Observation`] (room copies, reservations,
-//!    removals, full passes of a window, person lookups, effect outcomes, ticks, admin
-//!    actions) and call [`Engine::plan`] with the current [`State`] and `now`.
+//!    removals, full passes of a window, TOPdesk's conflicting status, person lookups,
+//!    effect outcomes, ticks, admin actions) and call [`Engine::plan`] with the current
+//!    [`State`] and `now`.
 //! 2. Persist `plan.bookings` and `plan.persons` and apply them with [`State::apply`]
 //!    atomically with recording the effects to run (a durable outbox): a plan is the
 //!    unit of change.
 //! 3. Execute every [`Effect`]; answer each write with
 //!    [`Observation::EffectSucceeded`] or [`Observation::EffectFailed`] quoting its
-//!    [`EffectId`], a person lookup with [`Observation::PersonResolved`], and call again
+//!    [`EffectId`] (followed by [`Observation::TopdeskConflicting`] when TOPdesk's
+//!    response shows a conflicting status, as after any poll that shows one), a person
+//!    lookup with [`Observation::PersonResolved`], and call again
 //!    with [`Observation::Tick`] at every [`EffectKind::ScheduleRetry`] instant. A write
 //!    whose outcome never comes is issued again, unchanged, on a tick after
 //!    [`Config::in_flight_timeout`]; creates carry an [`IdempotencyKey`], so repeating

@@ -190,8 +190,10 @@ pub enum Appointment {
 pub enum BookingStatus {
     /// Kept in sync.
     Active,
-    /// A side refused the booking (e.g. TOPdesk found the room taken). Visible, not
-    /// retried until one side changes the booking again.
+    /// A side refused the booking (e.g. TOPdesk found the room taken), or TOPdesk
+    /// accepted it but marks the reservation conflicting
+    /// ([`crate::Observation::TopdeskConflicting`]; the reservation stays linked).
+    /// Visible, not retried until one side changes the booking again.
     Conflict {
         /// The side that refused.
         side: Side,
@@ -246,7 +248,7 @@ pub enum SideStatus {
     Writing,
     /// The last write failed and will be retried.
     Failed,
-    /// The side refused the booking.
+    /// The side refused the booking (or, TOPdesk, marks it conflicting).
     Refused,
 }
 

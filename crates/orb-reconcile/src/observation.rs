@@ -59,6 +59,22 @@ pub enum Observation {
         /// Deleted, or only outside the polled window.
         reason: Removal,
     },
+    /// TOPdesk shows this reservation as conflicting (status `conflictingPlanned` or
+    /// `conflictingRequest`): it exists, but overlaps another booking of the room. The
+    /// Exchange side is told (the room declines, the organizer is mailed if mail is
+    /// enabled) and the booking becomes [`crate::BookingStatus::Conflict`] on TOPdesk,
+    /// keeping its reservation; a later change on either side tries again.
+    ///
+    /// Report it whenever a poll or a write response shows a conflicting status, after
+    /// the [`Observation::TopdeskChanged`], [`Observation::TopdeskPass`] or
+    /// [`Observation::EffectSucceeded`] carrying the same reservation (so orb knows its
+    /// id). Repeating it is harmless: a booking already in conflict plans nothing.
+    TopdeskConflicting {
+        /// The reservation.
+        id: TopdeskReservationId,
+        /// Why, for the organizer (e.g. "room is double-booked").
+        reason: Arc<str>,
+    },
     /// A full TOPdesk poll of all managed locations within a window.
     TopdeskPass {
         /// The polled window.

@@ -5,7 +5,7 @@ use expect_test::{Expect, expect};
 use jiff::SignedDuration;
 use orb_reconcile::{
     ConflictPolicy, DelegateRule, Engine, GraphEventId, Jitter, Observation, Removal, RetryPolicy,
-    SeriesOccurrence, State, SyncMode, TopdeskSeriesId, Window,
+    SeriesOccurrence, SideStatus, State, SyncMode, TopdeskSeriesId, Window,
 };
 
 use crate::world::{World, config, email, location, room, ts};
@@ -855,6 +855,253 @@ fn topdesk_refusal_declines_notifies_and_stays_visible() {
         booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
     "#]],
     );
+}
+
+/// A world where ann's Outlook booking was accepted by TOPdesk as conflicting, settled,
+/// with the trace taken.
+fn with_conflicting_exchange_booking() -> (World, usize) {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    w.conflict_next = Some("room is double-booked".into());
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    (w, i)
+}
+
+#[test]
+fn topdesk_conflicting_reservation_declines_notifies_and_stays_visible() {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    w.trace_bookings = true;
+    // TOPdesk accepts the create but marks the reservation conflictingPlanned: the poll
+    // and the write response both report it.
+    w.conflict_next = Some("room is double-booked".into());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        person ann@example.com: pending
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        person ann@example.com: found p-ann
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- topdesk conflicting res-2: room is double-booked
+        effect decline copy-1 in room-a@example.com: room is double-booked
+        effect mail ann@example.com: room is double-booked
+        booking x-38b6dc8949ac906f52d3 conflict(topdesk: room is double-booked): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+        -- succeeded #1 on topdesk
+        booking x-38b6dc8949ac906f52d3 conflict(topdesk: room is double-booked): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+        -- topdesk conflicting res-2: room is double-booked
+        note ignored: conflict already known
+    "#]],
+    );
+    // The reservation stays linked; polls keep reporting the conflict and plan nothing.
+    let id = w.reservations[0].id.clone();
+    let plan = w.observe(&Observation::TopdeskConflicting {
+        id,
+        reason: "room is double-booked".into(),
+    });
+    expect![[r#"
+        note ignored: conflict already known
+    "#]]
+    .assert_eq(&plan);
+    expect![[r#"
+        x-38b6dc8949ac906f52d3 conflict(topdesk: room is double-booked): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+    "#]].assert_eq(&w.booking_line("a", "2026-03-03T09:00:00Z"));
+    let b = w.state.bookings().next().unwrap();
+    assert_eq!(b.topdesk.status, SideStatus::Refused);
+    assert_eq!(b.topdesk.reservation.as_ref(), Some(&w.reservations[0].id));
+}
+
+#[test]
+fn a_conflicting_write_response_alone_declines_and_notifies() {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    w.conflict_next = Some("room is double-booked".into());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.deliver(); // the room copy: look up the person
+    w.deliver(); // the person: create the reservation
+    // No poll ran yet: only the create's response reports the reservation, conflicting.
+    w.inbox
+        .retain(|o| !matches!(o, Observation::TopdeskChanged(_)));
+    w.inbox.pop_front();
+    let queued: Vec<String> = w.inbox.iter().map(crate::world::describe).collect();
+    assert_eq!(
+        queued,
+        [
+            "succeeded #1 on topdesk",
+            "topdesk conflicting res-2: room is double-booked"
+        ]
+    );
+    w.take_trace();
+    w.trace_bookings = true;
+    check(
+        &mut w,
+        expect![[r#"
+        -- succeeded #1 on topdesk
+        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        -- topdesk conflicting res-2: room is double-booked
+        effect decline copy-1 in room-a@example.com: room is double-booked
+        effect mail ann@example.com: room is double-booked
+        booking x-38b6dc8949ac906f52d3 conflict(topdesk: room is double-booked): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+    "#]],
+    );
+}
+
+#[test]
+fn topdesk_conflicting_without_mail_only_declines() {
+    let mut w = World::new(config());
+    w.conflict_next = Some("room is double-booked".into());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note new x-38b6dc8949ac906f52d3 from exchange
+        effect look up person ann@example.com
+        -- person resolved ann@example.com
+        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- topdesk conflicting res-2: room is double-booked
+        effect decline copy-1 in room-a@example.com: room is double-booked
+        -- succeeded #1 on topdesk
+        -- topdesk conflicting res-2: room is double-booked
+        note ignored: conflict already known
+    "#]],
+    );
+}
+
+#[test]
+fn topdesk_conflict_marked_later_by_a_poll_is_told_once() {
+    let (mut w, _) = with_exchange_booking();
+    w.topdesk_marks_conflicting(0, "room is double-booked");
+    w.topdesk_marks_conflicting(0, "room is double-booked");
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- topdesk conflicting res-2: room is double-booked
+        effect decline copy-1 in room-a@example.com: room is double-booked
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- topdesk conflicting res-2: room is double-booked
+        note ignored: conflict already known
+    "#]],
+    );
+}
+
+#[test]
+fn a_conflicting_topdesk_booking_is_declined_in_exchange() {
+    let (mut w, i) = with_topdesk_booking();
+    w.topdesk_marks_conflicting(i, "room is double-booked");
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- topdesk conflicting res-1: room is double-booked
+        effect decline copy-2 in room-a@example.com: room is double-booked
+    "#]],
+    );
+    expect![[r#"
+        t-b524f07bc3b84e584769 conflict(topdesk: room is double-booked): room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=0
+    "#]].assert_eq(&w.booking_line("a", "2026-03-04T13:00:00Z"));
+}
+
+#[test]
+fn a_change_after_a_topdesk_conflict_updates_the_kept_reservation() {
+    let (mut w, i) = with_conflicting_exchange_booking();
+    // The organizer picks another time, which TOPdesk accepts without conflict.
+    w.user_edits_exchange(i, |m| {
+        m.start = ts("2026-03-03T15:00:00Z");
+        m.end = ts("2026-03-03T16:00:00Z");
+    });
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: time
+        effect #2 update reservation res-2 [loc-a 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z requester=p-ann(ann@example.com) subject="Planning"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]],
+    );
+    expect![[r#"
+        x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T15:00:00Z..2026-03-03T16:00:00Z by ann@example.com "Planning" | cx=1 by=exchange orig=ann@example.com fail=1 retry=0
+    "#]].assert_eq(&w.booking_line("a", "2026-03-03T15:00:00Z"));
+}
+
+#[test]
+fn a_change_that_still_conflicts_is_told_again() {
+    let (mut w, i) = with_conflicting_exchange_booking();
+    w.conflict_next = Some("room is still double-booked".into());
+    w.user_edits_exchange(i, |m| m.subject = Some("Planning (new)".into()));
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: subject
+        effect #2 update reservation res-2 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Planning (new)"]
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- topdesk conflicting res-2: room is still double-booked
+        effect decline copy-1 in room-a@example.com: room is still double-booked
+        effect mail ann@example.com: room is still double-booked
+        -- succeeded #2 on topdesk
+        -- topdesk conflicting res-2: room is still double-booked
+        note ignored: conflict already known
+    "#]],
+    );
+}
+
+#[test]
+fn cancelling_a_conflicting_booking_cancels_its_reservation() {
+    let (mut w, i) = with_conflicting_exchange_booking();
+    w.user_edits_exchange(i, |m| m.cancelled = true);
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange removed copy-1 in room-a@example.com
+        note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+        effect #2 cancel reservation res-2
+        -- topdesk changed res-2
+        note echo x-38b6dc8949ac906f52d3 on topdesk
+        -- succeeded #2 on topdesk
+    "#]],
+    );
+}
+
+#[test]
+fn topdesk_conflicting_on_an_unknown_reservation_is_ignored() {
+    let engine = Engine::new(config());
+    let observation = Observation::TopdeskConflicting {
+        id: orb_reconcile::TopdeskReservationId::new("res-404").unwrap(),
+        reason: "room is double-booked".into(),
+    };
+    // The service may persist observations (durable inbox): the variant round-trips.
+    let json = serde_json::to_string(&observation).unwrap();
+    let observation: Observation = serde_json::from_str(&json).unwrap();
+    let plan = engine.plan(&State::new(), &observation, ts(crate::world::START));
+    assert!(plan.is_empty());
+    expect![[r#"
+        {"TopdeskConflicting":{"id":"res-404","reason":"room is double-booked"}}
+        note ignored: conflict on a reservation orb does not know
+    "#]]
+    .assert_eq(&format!("{json}\n{plan}"));
 }
 
 // ----- deletion safety ------------------------------------------------------------------------

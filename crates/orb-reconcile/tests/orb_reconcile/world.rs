@@ -75,6 +75,8 @@ pub(crate) struct Reservation {
     pub(crate) external_link: Option<String>,
     pub(crate) series: Option<TopdeskSeriesId>,
     pub(crate) modified: Timestamp,
+    /// Status `conflictingPlanned`, with the reason the service would report.
+    pub(crate) conflicting: Option<String>,
 }
 
 pub(crate) struct World {
@@ -91,6 +93,9 @@ pub(crate) struct World {
     pub(crate) failures: VecDeque<bool>,
     /// The next TOPdesk create or update is refused with this reason.
     pub(crate) refuse_next: Option<String>,
+    /// The next TOPdesk create or update is accepted but marks the reservation
+    /// conflicting with this reason (double booking configured to be allowed).
+    pub(crate) conflict_next: Option<String>,
     /// Calendars the application may not write (RBAC).
     pub(crate) denied: BTreeSet<EmailAddress>,
     pub(crate) tracing: bool,
@@ -121,6 +126,7 @@ impl World {
             trace: String::new(),
             failures: VecDeque::new(),
             refuse_next: None,
+            conflict_next: None,
             denied: BTreeSet::new(),
             tracing: true,
             trace_bookings: false,
@@ -262,6 +268,7 @@ impl World {
                         external_link: Some(key.to_string()),
                         series: None,
                         modified: now,
+                        conflicting: self.conflict_next.take(),
                     });
                     self.notify_reservation(&id);
                     Ok(Outcome::Reservation {
@@ -286,6 +293,8 @@ impl World {
                             r.end = reservation.end;
                             r.subject = Some(reservation.subject.to_string());
                             r.modified = now;
+                            // TOPdesk judges the overlap again on every write.
+                            r.conflicting = self.conflict_next.take();
                             self.notify_reservation(id);
                             Ok(Outcome::Reservation {
                                 id: id.clone(),
@@ -405,6 +414,11 @@ impl World {
             | EffectKind::HoldRemovals { .. } => return,
         };
         let Some(id) = write else { return };
+        // The service reports a conflicting status in a write response after its outcome.
+        let conflict = match &result {
+            Ok(Outcome::Reservation { id, .. }) => self.conflict_of(id),
+            _ => None,
+        };
         self.inbox.push_back(match result {
             Ok(outcome) => Observation::EffectSucceeded {
                 effect: id,
@@ -415,6 +429,17 @@ impl World {
                 failure,
             },
         });
+        self.inbox.extend(conflict);
+    }
+
+    /// `TopdeskConflicting` for a live reservation TOPdesk marks conflicting.
+    fn conflict_of(&self, id: &TopdeskReservationId) -> Option<Observation> {
+        let r = self.reservations.iter().find(|r| &r.id == id)?;
+        let reason = r.conflicting.as_deref().filter(|_| !r.cancelled)?;
+        Some(Observation::TopdeskConflicting {
+            id: r.id.clone(),
+            reason: reason.into(),
+        })
     }
 
     fn find_meeting(&self, target: &EventTarget) -> Option<usize> {
@@ -498,6 +523,9 @@ impl World {
         if let Some(r) = r {
             let item = self.reservation_item(&r);
             self.inbox.push_back(Observation::TopdeskChanged(item));
+            // A poll showing a conflicting status reports it after the item.
+            let conflict = self.conflict_of(&r.id);
+            self.inbox.extend(conflict);
         }
     }
 
@@ -577,6 +605,7 @@ impl World {
             external_link: None,
             series: None,
             modified: now,
+            conflicting: None,
         });
         self.notify_reservation(&id);
         self.reservations.len() - 1
@@ -588,6 +617,16 @@ impl World {
         let r = &mut self.reservations[i];
         edit(r);
         r.modified = now;
+        let id = r.id.clone();
+        self.notify_reservation(&id);
+    }
+
+    /// TOPdesk marks reservation `i` conflicting (another booking now overlaps it); the
+    /// next poll reports the item and its conflicting status.
+    pub(crate) fn topdesk_marks_conflicting(&mut self, i: usize, reason: &str) {
+        self.tick_clock();
+        let r = &mut self.reservations[i];
+        r.conflicting = Some(reason.to_owned());
         let id = r.id.clone();
         self.notify_reservation(&id);
     }
@@ -620,6 +659,12 @@ impl World {
             .collect();
         self.inbox
             .push_back(Observation::TopdeskPass { window, items });
+        let conflicts: Vec<Observation> = self
+            .reservations
+            .iter()
+            .filter_map(|r| self.conflict_of(&r.id))
+            .collect();
+        self.inbox.extend(conflicts);
     }
 
     // ----- checks ----------------------------------------------------------------------
@@ -731,6 +776,9 @@ pub(crate) fn describe(observation: &Observation) -> String {
         Observation::ExchangePass { room, .. } => format!("exchange pass {room}"),
         Observation::TopdeskChanged(i) => format!("topdesk changed {}", i.id),
         Observation::TopdeskRemoved { id, .. } => format!("topdesk removed {id}"),
+        Observation::TopdeskConflicting { id, reason } => {
+            format!("topdesk conflicting {id}: {reason}")
+        }
         Observation::TopdeskPass { .. } => "topdesk pass".to_owned(),
         Observation::PersonResolved { email, .. } => format!("person resolved {email}"),
         Observation::EffectSucceeded { effect, .. } => {
