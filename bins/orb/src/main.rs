@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod doctor;
 mod notification;
 mod run;
 mod state;
@@ -38,6 +39,14 @@ enum Command {
         /// Plan and log, but write nothing to Exchange or TOPdesk (pilots).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Checks the configuration, secrets, Graph token and permissions, the room mapping
+    /// (Graph rooms ↔ TOPdesk locations), certificates and the public URL; one line per
+    /// check (`ok` / `warn` / `fail` + why). Exit 1 on any fail, 2 for an unusable file.
+    Doctor {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
     },
     /// Work with Graph change notifications.
     Notification {
@@ -129,6 +138,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run { config, dry_run } => run::run(&config, dry_run),
+        Command::Doctor { config } => doctor::doctor(&config),
         Command::Notification {
             command: NotificationCommand::Decrypt { keys, file },
         } => notification::decrypt_command(&keys, &file),

@@ -6,6 +6,7 @@
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
 pub mod config;
+pub mod doctor;
 mod error;
 pub mod exchange;
 pub mod intake;

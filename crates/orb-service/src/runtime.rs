@@ -1494,7 +1494,7 @@ pub fn engine_config(config: &Config, options: &Options) -> orb_reconcile::Confi
     c
 }
 
-fn graph_client(
+pub(crate) fn graph_client(
     config: &Config,
     store: &Arc<Store>,
     options: &Options,
@@ -1542,7 +1542,7 @@ fn graph_client(
     Ok(GraphClient::new(gc, credential, Some(Arc::new(sink)))?)
 }
 
-fn topdesk_client(
+pub(crate) fn topdesk_client(
     config: &Config,
     store: &Arc<Store>,
     options: &Options,
@@ -1603,7 +1603,7 @@ fn secret_text(store: &Store, reference: &SecretRef, what: &str) -> Result<Strin
         .map_err(|_| Error::Invalid(format!("{what} is not text")))
 }
 
-fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error> {
+pub(crate) fn tls_acceptor(config: &Config) -> Result<Option<tokio_rustls::TlsAcceptor>, Error> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (Some(cert), Some(key)) = (&config.service.tls_cert_file, &config.service.tls_key_file)

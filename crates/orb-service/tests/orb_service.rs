@@ -8,6 +8,7 @@
 
 mod orb_service {
     mod config;
+    mod doctor;
     mod dry_run;
     mod e2e;
     mod faults;
