@@ -340,6 +340,21 @@ impl GraphClient {
         .map(drop)
     }
 
+    /// Declines a meeting as the attendee `mailbox` (orb uses it for the room when TOPdesk
+    /// refuses the booking), telling the organizer with `comment`.
+    pub async fn decline_event(
+        &self,
+        mailbox: &Mailbox,
+        id: &GraphEventId,
+        comment: Option<&str>,
+    ) -> Result<(), Error> {
+        self.execute(Operation::DeclineEvent, Some(mailbox), || {
+            wire::build_decline_event(&self.inner.api, mailbox, id, comment)
+        })
+        .await
+        .map(drop)
+    }
+
     /// Deletes an event.
     pub async fn delete_event(&self, mailbox: &Mailbox, id: &GraphEventId) -> Result<(), Error> {
         self.execute(Operation::DeleteEvent, Some(mailbox), || {

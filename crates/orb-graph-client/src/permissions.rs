@@ -76,6 +76,8 @@ pub enum Operation {
     CancelEvent,
     /// `DELETE /users/{mailbox}/events/{id}`.
     DeleteEvent,
+    /// `POST /users/{mailbox}/events/{id}/decline`.
+    DeclineEvent,
     /// `GET /users/{mailbox}/events?$filter=singleValueExtendedProperties/Any(…)`.
     FindEventsByMatchId,
     /// `GET /users/{mailbox}/events?$filter=iCalUId eq '…'`.
@@ -100,7 +102,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in a stable order.
-    pub const ALL: [Operation; 20] = [
+    pub const ALL: [Operation; 21] = [
         Operation::CreateSubscription,
         Operation::RenewSubscription,
         Operation::ReauthorizeSubscription,
@@ -111,6 +113,7 @@ impl Operation {
         Operation::UpdateEvent,
         Operation::CancelEvent,
         Operation::DeleteEvent,
+        Operation::DeclineEvent,
         Operation::FindEventsByMatchId,
         Operation::FindEventsByIcalUid,
         Operation::ListInstances,
@@ -134,7 +137,9 @@ impl Operation {
             | ReauthorizeSubscription
             | DeleteSubscription
             | ListSubscriptions => Permission::CalendarsRead,
-            CreateEvent | UpdateEvent | CancelEvent | DeleteEvent => Permission::CalendarsReadWrite,
+            CreateEvent | UpdateEvent | CancelEvent | DeleteEvent | DeclineEvent => {
+                Permission::CalendarsReadWrite
+            }
             GetEvent | FindEventsByMatchId | FindEventsByIcalUid | ListInstances | CalendarView
             | CalendarViewDelta => Permission::CalendarsRead,
             ListRooms | ListRoomLists | ListRoomsInList | GetRoom => Permission::PlaceReadAll,
@@ -146,9 +151,12 @@ impl Operation {
     pub fn method(self) -> http::Method {
         use Operation::*;
         match self {
-            CreateSubscription | ReauthorizeSubscription | CreateEvent | CancelEvent | SendMail => {
-                http::Method::POST
-            }
+            CreateSubscription
+            | ReauthorizeSubscription
+            | CreateEvent
+            | CancelEvent
+            | DeclineEvent
+            | SendMail => http::Method::POST,
             RenewSubscription | UpdateEvent => http::Method::PATCH,
             DeleteSubscription | DeleteEvent => http::Method::DELETE,
             _ => http::Method::GET,
@@ -165,6 +173,7 @@ impl Operation {
             CreateEvent | FindEventsByMatchId | FindEventsByIcalUid => "/users/{mailbox}/events",
             GetEvent | UpdateEvent | DeleteEvent => "/users/{mailbox}/events/{id}",
             CancelEvent => "/users/{mailbox}/events/{id}/cancel",
+            DeclineEvent => "/users/{mailbox}/events/{id}/decline",
             ListInstances => "/users/{mailbox}/events/{id}/instances",
             CalendarView => "/users/{mailbox}/calendarView",
             CalendarViewDelta => "/users/{mailbox}/calendarView/delta",
@@ -189,6 +198,7 @@ impl Operation {
             GetEvent => "get_event",
             UpdateEvent => "update_event",
             CancelEvent => "cancel_event",
+            DeclineEvent => "decline_event",
             DeleteEvent => "delete_event",
             FindEventsByMatchId => "find_events_by_match_id",
             FindEventsByIcalUid => "find_events_by_ical_uid",
@@ -218,6 +228,9 @@ impl Operation {
             GetEvent => "read the current state of a notified event",
             UpdateEvent => "carry TOPdesk changes (time, room, subject, attendees) to the meeting",
             CancelEvent => "cancel a meeting whose TOPdesk reservation was cancelled",
+            DeclineEvent => {
+                "decline, as the room, a meeting TOPdesk refused or marked as conflicting"
+            }
             DeleteEvent => "remove a meeting orb created (room-only mode)",
             FindEventsByMatchId => "find orb's own events by OrbMatchId (idempotent creates)",
             FindEventsByIcalUid => "correlate a room's copy with the organizer's event",

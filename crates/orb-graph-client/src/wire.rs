@@ -396,6 +396,25 @@ pub fn build_cancel_event(
     )
 }
 
+/// `POST /users/{mailbox}/events/{id}/decline`: an attendee (here: the room) declines
+/// the meeting; `sendResponse` tells the organizer, with `comment`.
+pub fn build_decline_event(
+    api: &ApiBase,
+    mailbox: &Mailbox,
+    id: &GraphEventId,
+    comment: Option<&str>,
+) -> Result<Request<Vec<u8>>, Error> {
+    let mut body = json!({"sendResponse": true});
+    if let Some(c) = comment {
+        body["comment"] = json!(c);
+    }
+    request(
+        Method::POST,
+        &user_events(api, mailbox, &[id.as_str(), "decline"]),
+        Some(&body),
+    )
+}
+
 /// `DELETE /users/{mailbox}/events/{id}`.
 pub fn build_delete_event(
     api: &ApiBase,

@@ -634,6 +634,54 @@ impl Calendars {
             }
         }
         // The rooms' answers arrive in the organizer's copy.
+        self.record_responses(org, id, responses, now, changes);
+    }
+
+    /// An attendee declines (`POST …/events/{id}/decline`): as Exchange does by default,
+    /// its copy leaves its calendar, and the organizer's copy records the answer.
+    pub(crate) fn decline(
+        &mut self,
+        mailbox: &str,
+        id: &str,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), ApiError> {
+        let owner = self.mailbox(mailbox)?.email.clone();
+        let (item_id, occurrence) = self.resolve(&owner, id)?;
+        let item = self
+            .mailbox(&owner)?
+            .items
+            .get(&item_id)
+            .ok_or_else(ApiError::not_found)?;
+        if item.is_organizer {
+            return Err(ApiError::bad(
+                "Your request can't be completed. You can't respond to a meeting you organized.",
+            ));
+        }
+        let source = item.source.clone();
+        self.remove(&owner, id, false, now, changes)?;
+        if let Some(src) = source {
+            let occ = occurrence.or(src.occurrence);
+            self.record_responses(
+                &src.mailbox,
+                &src.id,
+                vec![(owner, occ, "declined")],
+                now,
+                changes,
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes attendees' answers into the organizer's copy `org`/`id`.
+    fn record_responses(
+        &mut self,
+        org: &str,
+        id: &str,
+        responses: Vec<(String, Option<i64>, &'static str)>,
+        now: Timestamp,
+        changes: &mut Vec<Change>,
+    ) {
         if let Some(item) = self
             .mailboxes
             .get_mut(org)

@@ -515,6 +515,12 @@ fn users(shared: &Arc<Shared>, call: &Call, mailbox: &str) -> Result<Answer, Api
                 .remove(mailbox, call.seg(3).unwrap_or(""), true, now, &mut changes)?;
             empty(202)
         }
+        (Method::POST, 5) if call.is(2, "events") && call.is(4, "decline") => {
+            call.json()?;
+            st.cal
+                .decline(mailbox, call.seg(3).unwrap_or(""), now, &mut changes)?;
+            empty(202)
+        }
         (Method::GET, 5) if call.is(2, "events") && call.is(4, "instances") => {
             if let Some(answer) = continue_page(shared, &mut st, call)? {
                 return Ok(answer);

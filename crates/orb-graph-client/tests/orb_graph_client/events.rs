@@ -456,3 +456,57 @@ async fn unknown_events_and_mailboxes_are_typed() {
         Err(Error::NotFound { ref code, .. }) if code == "ErrorInvalidUser"
     ));
 }
+
+#[tokio::test]
+async fn a_room_declines_and_the_organizer_sees_it() {
+    let world = World::start().await;
+    let client = world.client();
+    let ev = client
+        .create_event(&mailbox(ALICE), &meeting(13, Some(ROOM_A), "m-decline"))
+        .await
+        .unwrap();
+    let uid = ev.ical_uid.clone().unwrap();
+    let copy = client
+        .find_events_by_ical_uid(&mailbox(ROOM_A), &uid)
+        .await
+        .unwrap()[0]
+        .clone();
+    // The organizer cannot decline their own meeting.
+    let err = client
+        .decline_event(&mailbox(ALICE), &ev.id, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Graph { status: 400, .. }), "{err:?}");
+
+    client
+        .decline_event(
+            &mailbox(ROOM_A),
+            &copy.id,
+            Some("TOPdesk: room double-booked"),
+        )
+        .await
+        .unwrap();
+    // The room's copy leaves its calendar; the organizer's copy shows the answer.
+    assert!(
+        client
+            .find_events_by_ical_uid(&mailbox(ROOM_A), &uid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let organizer = client.get_event(&mailbox(ALICE), &ev.id).await.unwrap();
+    let room = organizer
+        .attendees
+        .iter()
+        .find(|a| a.email.address.eq_ignore_ascii_case(ROOM_A))
+        .unwrap();
+    assert_eq!(room.response, ResponseType::Declined);
+    assert!(
+        world
+            .emulator
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/decline")),
+        "the decline went over the wire"
+    );
+}
