@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod doctor;
 mod notification;
 mod run;
@@ -30,6 +31,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Starts the Graph and TOPdesk emulators and a real orb service in this process
+    /// (loopback only, temporary data, no configuration), runs the showcase scenarios and
+    /// prints what happened, then the bookings on both sides. Exit 0 only when every
+    /// scenario converged within the time bound.
+    Demo {
+        /// Bound on the whole run, in seconds; exceeding it fails the demo.
+        #[arg(long, value_name = "N", default_value_t = 60)]
+        seconds: u64,
+    },
     /// Runs the daemon until SIGINT or SIGTERM (then stops accepting, finishes the work in
     /// flight and flushes the store).
     Run {
@@ -137,6 +147,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Demo { seconds } => demo::demo(seconds),
         Command::Run { config, dry_run } => run::run(&config, dry_run),
         Command::Doctor { config } => doctor::doctor(&config),
         Command::Notification {

@@ -6,6 +6,8 @@
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod doctor;
 mod error;
 pub mod exchange;
