@@ -364,7 +364,7 @@ enum Event {
     },
     /// A TOPdesk poll ended.
     Polled {
-        result: Result<Observation, orb_topdesk_client::Error>,
+        result: Result<Vec<Observation>, orb_topdesk_client::Error>,
     },
     /// An effect was executed.
     Executed {
@@ -933,10 +933,30 @@ impl Runtime {
             } => {
                 tracing::warn!(%room, %side, held, total, "mass cancellation held for an admin");
             }
-            EffectKind::DeclineEvent { room, reason, .. } => {
-                // The Graph client offers no decline on behalf of a room; the organizer
-                // learns of the refusal by mail when mail is enabled.
-                tracing::warn!(%room, %reason, "TOPdesk refused the booking");
+            EffectKind::DeclineEvent {
+                room,
+                room_copy,
+                reason,
+            } => {
+                tracing::warn!(%room, %reason, "TOPdesk refused the booking; the room declines");
+                if self.options.dry_run || self.stopping {
+                    return;
+                }
+                let graph = self.graph.with_correlation_id(effect.correlation.as_str());
+                let (Ok(mailbox), Ok(copy)) = (
+                    orb_graph_client::Mailbox::new(room.as_str()),
+                    orb_graph_client::GraphEventId::new(room_copy.as_str()),
+                ) else {
+                    tracing::warn!(%room, "cannot address the room copy to decline it");
+                    return;
+                };
+                let comment = format!("TOPdesk: {reason}");
+                self.tasks.spawn(async move {
+                    if let Err(e) = graph.decline_event(&mailbox, &copy, Some(&comment)).await {
+                        tracing::warn!(error = %e, "declining the room copy failed");
+                    }
+                    Event::Done
+                });
             }
             EffectKind::NotifyUser { to, reason } => {
                 if self.options.dry_run || self.stopping {
@@ -945,7 +965,7 @@ impl Runtime {
                 let graph = self.graph.with_correlation_id(effect.correlation.as_str());
                 let mail = Mail {
                     to: vec![to.as_str().to_owned()],
-                    subject: "Your room booking could not be made".to_owned(),
+                    subject: "Your room booking needs attention".to_owned(),
                     body: reason.to_string(),
                     save_to_sent_items: false,
                 };
@@ -1160,11 +1180,11 @@ impl Runtime {
 
     fn polled(
         &mut self,
-        result: Result<Observation, orb_topdesk_client::Error>,
+        result: Result<Vec<Observation>, orb_topdesk_client::Error>,
     ) -> Result<(), Error> {
         self.topdesk_busy = false;
         match result {
-            Ok(observation) => self.decide(vec![observation], Commit::default())?,
+            Ok(observations) => self.decide(observations, Commit::default())?,
             Err(e) => tracing::warn!(error = %e, "TOPdesk poll failed"),
         }
         if let Some(full) = self.topdesk_again.take() {

@@ -60,25 +60,47 @@ pub fn to_item(
 }
 
 /// Lists every reservation starting in `window` and reports it as one full pass over
-/// the managed rooms.
+/// the managed rooms, followed by one `TopdeskConflicting` for each listed reservation
+/// TOPdesk accepted but marks as overlapping another booking (`conflicting*`): the engine
+/// needs the pass first to know the reservation, and repeats are harmless.
 pub async fn poll(
     client: &TopdeskClient,
     rooms: &Rooms,
     window: Window,
     now: Timestamp,
-) -> Result<Observation, orb_topdesk_client::Error> {
+) -> Result<Vec<Observation>, orb_topdesk_client::Error> {
     let filter =
         Fiql::ge("plannedStartDate", window.start).and(Fiql::lt("plannedStartDate", window.end));
     let listed = client
         .list_reservations(&ReservationQuery::new(filter))
         .await?;
     let link_type = client.external_link_type();
-    let items = listed
-        .iter()
-        .filter_map(|r| to_item(r, rooms, link_type, now))
-        .filter(|i| window.contains(i.start))
-        .collect();
-    Ok(Observation::TopdeskPass { window, items })
+    let mut conflicting = Vec::new();
+    let mut items = Vec::new();
+    for r in &listed {
+        let Some(item) = to_item(r, rooms, link_type, now).filter(|i| window.contains(i.start))
+        else {
+            continue;
+        };
+        if is_conflicting(r) {
+            conflicting.push(Observation::TopdeskConflicting {
+                id: item.id.clone(),
+                reason: Arc::from("TOPdesk marks the room as double-booked for this time"),
+            });
+        }
+        items.push(item);
+    }
+    let mut observations = vec![Observation::TopdeskPass { window, items }];
+    observations.extend(conflicting);
+    Ok(observations)
+}
+
+/// Whether TOPdesk accepted the reservation but marks it as overlapping another booking.
+pub fn is_conflicting(r: &Reservation) -> bool {
+    matches!(
+        r.status,
+        Some(ReservationStatus::ConflictingPlanned | ReservationStatus::ConflictingRequest)
+    )
 }
 
 /// Executes one TOPdesk effect or person lookup. Effects of other kinds give `None`.

@@ -8,6 +8,7 @@
 
 mod orb_service {
     mod config;
+    mod conflicts;
     mod doctor;
     mod dry_run;
     mod e2e;
