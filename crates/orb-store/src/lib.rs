@@ -1,7 +1,8 @@
 //! orb's durable state: every booking orb manages (the ORB fields plus the ids that
 //! correlate Exchange and TOPdesk), the Graph subscriptions, the encrypted secrets and
 //! notification-encryption keys, the delta/poll cursors, the inbox of raw notifications,
-//! the outbox of planned effects and the audit log. It offers atomic multi-key
+//! the outbox of planned effects, the audit log, and beside each booking the sync
+//! engine's working state as opaque bytes. It offers atomic multi-key
 //! transactions and a durable commit with group commit, on an embedded
 //! [sled](https://docs.rs/sled/0.34) database that it owns and hides.
 //!
@@ -10,7 +11,7 @@
 //! clock: callers pass `now`. It never writes a secret, private key or client state to
 //! disk unencrypted and never puts one in an error message.
 //!
-//! # On-disk format (version 3)
+//! # On-disk format (version 4)
 //!
 //! One sled database directory holds these trees (names are part of the format):
 //!
@@ -28,6 +29,7 @@
 //! | `outbox_due` | `time ‖ id` | empty (present while pending) |
 //! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
 //! | `audit_idx` | `c ‖ lp(correlation id) ‖ id` / `b ‖ lp(match id) ‖ id` | audit key |
+//! | `engine_state` | match id (UTF-8) | sealed opaque bytes (the engine's view of the booking) |
 //!
 //! `lp(x)` is `x` with a `u32` BE length prefix; `time` is a sortable `u64` BE of
 //! microseconds since the epoch (sign bit flipped). Booking index kinds: 1 room event id,
@@ -39,6 +41,12 @@
 //! nanoseconds; so **any change to a stored struct needs a new format version and a
 //! migration** in `Store::open`. Sealed values are
 //! `0x01 ‖ iv ‖ AES-256-CBC(plaintext) ‖ HMAC-SHA256` (see [`MasterKey`]).
+//!
+//! An `engine_state` entry is written only together with its booking record
+//! ([`Transaction::save_booking_with_engine_state`]) and removed whenever the record is
+//! saved without one or deleted, so it always belongs to the current record. Its bytes
+//! are the caller's (orb-service stores orb-reconcile's booking); the store only seals
+//! them, because they may hold subjects and attendees.
 //!
 //! Every write is one sled transaction over all trees ([`Transaction`]), so a record
 //! and its index entries, outbox entries and audit records are never seen apart. The
@@ -53,7 +61,9 @@
 //! 100k bookings); later opens take tens of milliseconds.
 //!
 //! Format history: 1 = first format (no correlation-id booking index); 2 = adds that
-//! index; 3 = current: inbox bodies sealed (they carry Graph's `clientState`).
+//! index; 3 = inbox bodies sealed (they carry Graph's `clientState`); 4 = current: the
+//! `engine_state` tree (migration: the tree is created empty, so format-3 bookings have
+//! no engine state and their reader falls back to the record).
 //! Opening a store whose version is newer than [`CURRENT_FORMAT`] fails with
 //! [`Error::UnsupportedFormat`] before anything is written.
 

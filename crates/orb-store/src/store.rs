@@ -22,13 +22,14 @@ use crate::records::{
     OutboxState, SecretBytes, StoredSubscription, Subscription,
 };
 use crate::txn::{
-    Op, T_AUDIT, T_AUDIT_IDX, T_BOOKING_IDX, T_BOOKINGS, T_CURSORS, T_INBOX, T_KEYS, T_META,
-    T_OUTBOX, T_OUTBOX_DUE, T_SECRETS, T_SUBSCRIPTIONS, TREE_NAMES, Transaction, apply_ops,
+    Op, T_AUDIT, T_AUDIT_IDX, T_BOOKING_IDX, T_BOOKINGS, T_CURSORS, T_ENGINE_STATE, T_INBOX,
+    T_KEYS, T_META, T_OUTBOX, T_OUTBOX_DUE, T_SECRETS, T_SUBSCRIPTIONS, TREE_NAMES, Transaction,
+    apply_ops,
 };
 
-/// The format this build writes. Format 1 lacked the correlation-id booking index;
-/// opening a format-1 store rebuilds it.
-pub const CURRENT_FORMAT: u32 = 3;
+/// The format this build writes (see the crate docs for the history); older formats are
+/// migrated on open.
+pub const CURRENT_FORMAT: u32 = 4;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const KEY_CHECK_KEY: &[u8] = b"key_check";
@@ -56,6 +57,10 @@ pub(crate) mod aad {
 
     pub(crate) fn inbox(seq: crate::ids::InboxSeq) -> String {
         format!("inbox:{seq}")
+    }
+
+    pub(crate) fn engine_state(id: &crate::ids::MatchId) -> String {
+        format!("engine-state:{id}")
     }
 }
 
@@ -243,8 +248,13 @@ impl Store {
             Some(1) => {
                 self.migrate_1_to_2()?;
                 self.migrate_2_to_3()?;
+                self.migrate_3_to_4()?;
             }
-            Some(2) => self.migrate_2_to_3()?,
+            Some(2) => {
+                self.migrate_2_to_3()?;
+                self.migrate_3_to_4()?;
+            }
+            Some(3) => self.migrate_3_to_4()?,
             Some(_) => {}
         }
         self.inner.db.flush().db()?;
@@ -302,6 +312,18 @@ impl Store {
                 sled::transaction::TransactionError::Storage(e) => from_sled(e),
             })?;
         self.inner.db.flush().db()?;
+        Ok(())
+    }
+
+    /// Format 3 → 4: adds the `engine_state` tree (opened, empty, with the others).
+    /// Format-3 bookings simply have no engine state; orb rebuilds it from the record.
+    /// Anything already in the tree (a crash between a newer write and the version bump
+    /// cannot produce any: only format 4 writes it) is left alone.
+    fn migrate_3_to_4(&self) -> Result<()> {
+        self.inner.db.flush().db()?;
+        self.tree(T_META)
+            .insert(FORMAT_KEY, &4u32.to_be_bytes())
+            .db()?;
         Ok(())
     }
 
@@ -383,6 +405,21 @@ impl Store {
             let (_, v) = item.db()?;
             decode("booking", &v)
         })
+    }
+
+    /// The sync engine's working state saved with the booking's current record
+    /// ([`Transaction::save_booking_with_engine_state`]); `None` when the record was
+    /// saved without one (or before format 4).
+    pub fn engine_state(&self, id: &MatchId) -> Result<Option<Vec<u8>>> {
+        self.tree(T_ENGINE_STATE)
+            .get(id.as_str().as_bytes())
+            .db()?
+            .map(|sealed| {
+                self.sealer()
+                    .open("engine state", &aad::engine_state(id), &sealed)
+                    .map(|plain| plain.to_vec())
+            })
+            .transpose()
     }
 
     /// Number of bookings.
@@ -1053,6 +1090,11 @@ impl Store {
             let (_, key) = item.db()?;
             if !self.tree(T_AUDIT).contains_key(key).db()? {
                 return corrupt("audit index entry without a record".to_owned());
+            }
+        }
+        for key in self.tree(T_ENGINE_STATE).iter().keys() {
+            if !self.tree(T_BOOKINGS).contains_key(key.db()?).db()? {
+                return corrupt("engine state without a booking".to_owned());
             }
         }
         Ok(())

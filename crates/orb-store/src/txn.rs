@@ -30,7 +30,8 @@ pub struct Transaction<'s> {
 }
 
 pub(crate) enum Op {
-    SaveBooking(Box<Booking>),
+    /// The booking and the sealed engine state written with it (`None` removes any).
+    SaveBooking(Box<Booking>, Option<Vec<u8>>),
     DeleteBooking(MatchId),
     Enqueue(Box<OutboxEntry>),
     CompleteEffect(OutboxId),
@@ -73,12 +74,31 @@ impl<'s> Transaction<'s> {
     /// Fails the whole commit with [`Error::IndexConflict`] if a unique id (room event
     /// id, TOPdesk reservation id or number) is held by another booking.
     pub fn save_booking(&mut self, booking: Booking) -> &mut Self {
-        self.ops.push(Op::SaveBooking(Box::new(booking)));
+        self.ops.push(Op::SaveBooking(Box::new(booking), None));
         self
     }
 
-    /// Deletes a booking and its index entries (no-op when absent). Its outbox entries
-    /// and audit records are kept.
+    /// [`Transaction::save_booking`] together with the sync engine's working state of
+    /// the booking: opaque bytes, sealed under the master key, readable with
+    /// [`Store::engine_state`]. The state belongs to this version of the record: saving
+    /// the booking again without one (`save_booking`) removes it, so a stored engine
+    /// state is never older than its record.
+    pub fn save_booking_with_engine_state(
+        &mut self,
+        booking: Booking,
+        engine_state: &[u8],
+    ) -> Result<&mut Self> {
+        let sealed = self
+            .store
+            .sealer()
+            .seal(&aad::engine_state(&booking.match_id), engine_state)?;
+        self.ops
+            .push(Op::SaveBooking(Box::new(booking), Some(sealed)));
+        Ok(self)
+    }
+
+    /// Deletes a booking, its index entries and its engine state (no-op when absent).
+    /// Its outbox entries and audit records are kept.
     pub fn delete_booking(&mut self, id: MatchId) -> &mut Self {
         self.ops.push(Op::DeleteBooking(id));
         self
@@ -270,9 +290,10 @@ pub(crate) const T_OUTBOX: usize = 8;
 pub(crate) const T_OUTBOX_DUE: usize = 9;
 pub(crate) const T_AUDIT: usize = 10;
 pub(crate) const T_AUDIT_IDX: usize = 11;
+pub(crate) const T_ENGINE_STATE: usize = 12;
 
 /// Names of the trees on disk, indexed by the `T_*` constants.
-pub(crate) const TREE_NAMES: [&str; 12] = [
+pub(crate) const TREE_NAMES: [&str; 13] = [
     "meta",
     "bookings",
     "booking_idx",
@@ -285,6 +306,7 @@ pub(crate) const TREE_NAMES: [&str; 12] = [
     "outbox_due",
     "audit",
     "audit_idx",
+    "engine_state",
 ];
 
 type TxResult<T> = ConflictableTransactionResult<T, Error>;
@@ -318,7 +340,15 @@ pub(crate) fn apply_ops(trees: &[&Tree], ops: &[Op]) -> Result<()> {
 
 fn apply_op(v: &[TransactionalTree], op: &Op) -> TxResult<()> {
     match op {
-        Op::SaveBooking(b) => save_booking(v, b),
+        Op::SaveBooking(b, engine_state) => {
+            save_booking(v, b)?;
+            let key = b.match_id.as_str().as_bytes();
+            match engine_state {
+                Some(sealed) => v[T_ENGINE_STATE].insert(key, sealed.as_slice())?,
+                None => v[T_ENGINE_STATE].remove(key)?,
+            };
+            Ok(())
+        }
         Op::DeleteBooking(id) => delete_booking(v, id),
         Op::Enqueue(e) => put_effect(v, e),
         Op::CompleteEffect(id) => {
@@ -440,6 +470,7 @@ fn delete_booking(v: &[TransactionalTree], id: &MatchId) -> TxResult<()> {
             v[T_BOOKING_IDX].remove(e.key)?;
         }
     }
+    v[T_ENGINE_STATE].remove(id.as_str().as_bytes())?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod orb_store {
     mod common;
     mod crash;
     mod cursors;
+    mod engine_state;
     mod faults;
     mod format;
     mod inbox;

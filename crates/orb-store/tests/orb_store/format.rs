@@ -166,3 +166,48 @@ fn migrating_to_format_3_seals_the_inbox() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A format-3 store has no `engine_state` tree. Made from a current store by dropping
+/// the tree and stamping version 3.
+#[test]
+fn migrating_to_format_4_keeps_every_booking_without_an_engine_state() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        for i in 0..50 {
+            store.save_booking(&full_booking(&format!("m{i}"))).unwrap();
+        }
+    }
+    {
+        let db = raw(dir.path());
+        assert!(db.drop_tree("engine_state").unwrap());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format_version", &3u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = open(dir.path());
+        assert_eq!(store.format_version().unwrap(), 4);
+        assert_eq!(CURRENT_FORMAT, 4);
+        assert_eq!(store.booking_count(), 50);
+        assert_eq!(
+            store.booking(&"m7".into()).unwrap().unwrap(),
+            full_booking("m7")
+        );
+        assert_eq!(store.engine_state(&"m7".into()).unwrap(), None);
+        store.verify_integrity().unwrap();
+        // The migrated store takes engine states.
+        let mut tx = store.transaction();
+        tx.save_booking_with_engine_state(full_booking("m7"), b"state")
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.engine_state(&"m7".into()).unwrap().as_deref(),
+        Some(&b"state"[..])
+    );
+    store.verify_integrity().unwrap();
+}
