@@ -287,10 +287,15 @@ pub fn required_permissions(mail_enabled: bool) -> Vec<PermissionUse> {
 pub fn render_permissions(mail_enabled: bool) -> String {
     let mut out = String::new();
     for u in required_permissions(mail_enabled) {
-        let scope = if u.permission.is_mailbox_scoped() {
-            "scope it to the managed mailboxes (RBAC for Applications or an application access policy)"
-        } else {
-            "tenant-wide, not mailbox-scoped"
+        let scope = match u.permission {
+            Permission::MailSend => {
+                "scope it to the one sender mailbox (graph.mail_sender) with RBAC for Applications"
+            }
+            Permission::CalendarsRead | Permission::CalendarsReadWrite => {
+                "scope it to the managed room mailboxes and, in organizer mode, the organizers' \
+                 mailboxes (RBAC for Applications or an application access policy)"
+            }
+            Permission::PlaceReadAll => "tenant-wide, not mailbox-scoped",
         };
         out.push_str(&format!(
             "{} (application permission, app role {}; {scope})\n",
