@@ -1,22 +1,30 @@
 //! The engine's bookings as orb-store records and back.
 //!
-//! orb-store keeps the ORB fields (R13) plus the ids that correlate both sides; the
-//! engine's working memory (each side's last seen content, writes in flight) is not part
-//! of the stored format. On start the engine's [`State`] is rebuilt from the records
-//! with both sides' last seen content set to the stored agreed content and nothing in
-//! flight; the first delta round and TOPdesk poll then observe both sides again, and
-//! any difference flows through the engine as an ordinary change. Creates carry
-//! deterministic idempotency keys, so a write that was in flight at a crash is not
-//! duplicated when it is issued again.
+//! orb-store keeps the ORB fields (R13) plus the ids that correlate both sides, and next
+//! to each record, in the same transaction, the engine's whole booking (each side's last
+//! seen content, the write in flight, generations, retries) as an opaque, sealed
+//! [`engine_state`]. On start the engine's [`State`] is restored from those exactly.
+//! A write that was in flight when the previous run stopped is resumed: its `since` is
+//! moved back by the in-flight timeout, so the first tick has the engine issue the very
+//! same effect again (same effect id, same idempotency key), and creates find what an
+//! earlier execution made instead of duplicating it.
+//!
+//! A record without an engine state (written before format 4, saved by a tool that
+//! does not know the engine, or one whose state this build cannot read) is rebuilt from
+//! its ORB fields instead, with both sides' last seen content set to the stored agreed
+//! content and nothing in flight; the first delta round and TOPdesk poll then observe
+//! both sides again, and any difference flows through the engine as an ordinary change.
 
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use orb_reconcile::{
     Appointment, Booking, BookingStatus, Bookkeeping, Content, CorrelationId, EmailAddress,
-    ExchangeLink, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, Side, SideStatus, State,
-    SyncMode, TopdeskLink, TopdeskReservationId,
+    ExchangeLink, GraphEventId, IcalUid, OrbMatchId, PersonEntry, RoomMailbox, Side, SideStatus,
+    State, SyncMode, TopdeskLink, TopdeskReservationId,
 };
 use orb_store::{AppointmentType, MatchId, Processor, Store};
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
@@ -214,20 +222,92 @@ pub fn from_record(r: &orb_store::Booking, mode: SyncMode) -> Option<Booking> {
     })
 }
 
-/// The engine state rebuilt from every stored booking. Records the engine cannot read
-/// are skipped with a warning.
-pub fn load_state(store: &Store, mode: SyncMode) -> Result<State, Error> {
+/// The version of the [`engine_state`] envelope; another version is not read (the
+/// record is rebuilt from its ORB fields instead).
+pub const ENGINE_STATE_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct EngineStateOut<'a> {
+    version: u32,
+    booking: &'a Booking,
+}
+
+#[derive(Deserialize)]
+struct EngineStateIn {
+    version: u32,
+    booking: Booking,
+}
+
+/// The engine's booking as the opaque bytes stored beside its record (JSON in a
+/// versioned envelope: a field orb-reconcile adds later as an `Option` still reads).
+/// `None` if it cannot be serialized; the record alone is stored then.
+pub fn engine_state(b: &Booking) -> Option<Vec<u8>> {
+    serde_json::to_vec(&EngineStateOut {
+        version: ENGINE_STATE_VERSION,
+        booking: b,
+    })
+    .ok()
+}
+
+/// The engine's booking from stored bytes, if they are this build's envelope and belong
+/// to `record`.
+pub fn from_engine_state(bytes: &[u8], record: &orb_store::Booking) -> Option<Booking> {
+    let state: EngineStateIn = serde_json::from_slice(bytes).ok()?;
+    (state.version == ENGINE_STATE_VERSION
+        && state.booking.match_id.as_str() == record.match_id.as_str())
+    .then_some(state.booking)
+}
+
+/// The engine state from every stored booking: exactly as the engine left it where an
+/// engine state was stored, else rebuilt from the ORB fields (see the module docs).
+/// Writes in flight are made due at `now` (they are resumed by the first tick), and so
+/// are the person lookups restored bookings wait for (the person cache is not stored:
+/// each is looked up again). Records the engine cannot read are skipped with a warning.
+pub fn load_state(
+    store: &Store,
+    config: &orb_reconcile::Config,
+    now: Timestamp,
+) -> Result<State, Error> {
     let mut bookings = Vec::new();
+    let mut lookups = Vec::new();
+    let (mut restored, mut rebuilt) = (0usize, 0usize);
+    let due = now.checked_sub(config.in_flight_timeout).unwrap_or(now);
     for record in store.bookings() {
         let record = record?;
-        match from_record(&record, mode) {
-            Some(b) => bookings.push(b),
+        let state = match store.engine_state(&record.match_id) {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!(match_id = %record.match_id, error = %e, "engine state unreadable; rebuilding from the record");
+                None
+            }
+        };
+        if let Some(mut b) = state.and_then(|bytes| from_engine_state(&bytes, &record)) {
+            for flight in [&mut b.exchange.in_flight, &mut b.topdesk.in_flight]
+                .into_iter()
+                .flatten()
+            {
+                // Its execution died with the previous run: issue it again at once.
+                flight.since = flight.since.min(due);
+            }
+            if let Some(email) = &b.awaiting_person {
+                lookups.push((email.clone(), PersonEntry::Pending(due)));
+            }
+            restored += 1;
+            bookings.push(b);
+            continue;
+        }
+        match from_record(&record, config.mode) {
+            Some(b) => {
+                rebuilt += 1;
+                bookings.push(b);
+            }
             None => {
                 tracing::warn!(match_id = %record.match_id, "stored booking skipped: unreadable")
             }
         }
     }
-    Ok(State::from_parts(bookings, []))
+    tracing::info!(restored, rebuilt, "engine state loaded");
+    Ok(State::from_parts(bookings, lookups))
 }
 
 /// How a side stands, as the ORB status fields show it.
@@ -313,5 +393,36 @@ mod tests {
         assert_eq!(again.topdesk_reservation_id, r.topdesk_reservation_id);
         assert_eq!(again.subject.as_deref(), Some("Planning"));
         assert_eq!(to_record(&b, false).subject, None);
+    }
+
+    #[test]
+    fn the_engine_state_round_trips_and_belongs_to_its_record() {
+        let t = Timestamp::from_second(1_800_000_000).unwrap();
+        let mut r = orb_store::Booking::new(
+            MatchId::new("x-1"),
+            orb_store::RoomMailbox::new("room-2.14@example.com"),
+            t,
+            t + jiff::SignedDuration::from_hours(1),
+            t,
+            Processor::Topdesk,
+            orb_store::CorrelationId::new("c-1"),
+        );
+        r.organizer = Some("alice@example.com".to_owned());
+        let mut b = from_record(&r, SyncMode::Organizer).unwrap();
+        b.exchange.generation = 7;
+        b.next_seq = 12;
+        let bytes = engine_state(&b).unwrap();
+        assert_eq!(from_engine_state(&bytes, &r), Some(b.clone()));
+        // Another record's state, or another envelope version, is not taken.
+        let mut other = r.clone();
+        other.match_id = MatchId::new("x-2");
+        assert_eq!(from_engine_state(&bytes, &other), None);
+        let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        v["version"] = serde_json::json!(ENGINE_STATE_VERSION + 1);
+        assert_eq!(
+            from_engine_state(&serde_json::to_vec(&v).unwrap(), &r),
+            None
+        );
+        assert_eq!(from_engine_state(b"not json", &r), None);
     }
 }

@@ -191,7 +191,7 @@ impl Daemon {
         let graph = graph_client(&config, &store, &options)?;
         let topdesk = topdesk_client(&config, &store, &options)?;
         let engine = Engine::new(engine_config(&config, &options));
-        let loaded = persist::load_state(&store, engine.config().mode)?;
+        let loaded = persist::load_state(&store, engine.config(), now)?;
 
         let mut ring = state::load_ring(&store)?;
         if ring.current(state::to_system(now)).is_none() {
@@ -850,7 +850,16 @@ impl Runtime {
         let mut tx = self.store.transaction();
         for plan in plans {
             for b in &plan.bookings {
-                tx.save_booking(persist::to_record(b, self.config.sync.carry_subject));
+                let record = persist::to_record(b, self.config.sync.carry_subject);
+                // The engine's own view goes with the record (restored exactly on start).
+                match persist::engine_state(b) {
+                    Some(state) => {
+                        tx.save_booking_with_engine_state(record, &state)?;
+                    }
+                    None => {
+                        tx.save_booking(record);
+                    }
+                }
             }
             for effect in &plan.effects {
                 let Some(id) = effect_id(&effect.kind) else {
@@ -1411,8 +1420,10 @@ impl Runtime {
         }
     }
 
-    /// Outbox entries left by an earlier run cannot be resumed (the engine re-plans
-    /// from both sides' state instead), so they are closed on start.
+    /// Outbox entries left by an earlier run are closed on start: the writes they stand
+    /// for are resumed by the engine itself (its restored state has them in flight and
+    /// issues them again, each enqueued afresh), or re-planned from both sides' state
+    /// for bookings rebuilt from their records.
     fn complete_stale_outbox(&self) -> Result<(), Error> {
         let stale = self.store.effects()?;
         if stale.is_empty() {

@@ -15,6 +15,7 @@ mod orb_service {
     mod faults;
     mod intake;
     mod lifecycle;
+    mod restart;
     mod security;
     mod state;
     mod webhook;
