@@ -5,6 +5,8 @@
 //! It owns no wire format and no on-disk format — those belong to the client crates and
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
+pub mod admin_client;
+pub mod api;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -20,6 +22,7 @@ pub mod state;
 pub mod subscriptions;
 pub mod sync;
 pub mod topdesk;
+pub mod view;
 pub mod webhook;
 
 pub use config::{Config, ConfigError};

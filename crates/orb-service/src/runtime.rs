@@ -226,6 +226,8 @@ impl Daemon {
             problems: Vec::new(),
         }));
         let inbox_signal = Arc::new(Notify::new());
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let api = crate::api::Api::from_config(&config, Arc::clone(&store), control.clone())?;
         let webhook = Arc::new(Webhook {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
@@ -236,6 +238,7 @@ impl Daemon {
             max_body_bytes: config.service.max_body_bytes,
             inbox_signal: Arc::clone(&inbox_signal),
             health: health_fn(Arc::clone(&health), Arc::clone(&store)),
+            api,
         });
         let tls = tls_acceptor(&config)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -246,7 +249,6 @@ impl Daemon {
             shutdown_rx.clone(),
             options.drain,
         ));
-        let (control, control_rx) = mpsc::unbounded_channel();
 
         let rooms = config
             .rooms

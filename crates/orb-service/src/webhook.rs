@@ -1,4 +1,5 @@
-//! The HTTP front door: Graph's webhook endpoints, `/healthz` and `/metrics`.
+//! The HTTP front door: Graph's webhook endpoints, `/healthz`, `/metrics` and the admin
+//! API under `/api/` ([`crate::api`]).
 //!
 //! A notification POST is acknowledged **only after** its body is durably in the store's
 //! inbox (group-committed `fsync`), and answered 202; if the append fails the answer is
@@ -107,6 +108,8 @@ pub struct Webhook {
     pub inbox_signal: Arc<Notify>,
     /// `/healthz`.
     pub health: HealthFn,
+    /// The admin JSON API under `/api/`; `None` = disabled (every `/api/` path is 404).
+    pub api: Option<Arc<crate::api::Api>>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -207,6 +210,13 @@ pub async fn handle(
             webhook.metrics.encode(),
         ),
         (_, "/healthz" | "/metrics") => method_not_allowed("GET"),
+        (_, p) if p == "/api" || p.starts_with("/api/") => match &webhook.api {
+            Some(api) => {
+                let client = webhook.sources.client_ip(peer.ip(), req.headers());
+                api.handle(req, client).await
+            }
+            None => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        },
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }

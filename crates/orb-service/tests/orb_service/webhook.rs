@@ -44,6 +44,7 @@ async fn start(sources: SourcePolicy, max_body_bytes: usize) -> Running {
             inbox_pending: health_store.pending_inbox().map_or(0, |p| p.len()),
             problems: vec!["no active subscription for room-1@example.com".to_owned()],
         }),
+        api: None,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
