@@ -279,6 +279,7 @@ impl Daemon {
             subs,
             sub_busy: HashSet::new(),
             sub_attempted: HashMap::new(),
+            pending_client_states: HashMap::new(),
             listed: false,
             rooms,
             exchange_busy: HashSet::new(),
@@ -432,6 +433,9 @@ struct Runtime {
     sub_busy: HashSet<String>,
     /// When a room's subscription was last attempted (failed creates wait a minute).
     sub_attempted: HashMap<String, Timestamp>,
+    /// The client state of a create whose answer was lost (timeout, transport, 5xx):
+    /// the next attempt sends the same one, so a 409 can adopt what it created.
+    pending_client_states: HashMap<String, String>,
     /// Whether Graph's list was seen (creates wait for it, to adopt first).
     listed: bool,
     target_urls: (String, String),
@@ -1317,8 +1321,16 @@ impl Runtime {
             self.sub_busy.insert(room.clone());
             let graph = self.graph.clone();
             let target = target.clone();
+            let retried = self.pending_client_states.contains_key(&room);
+            let client_state = self
+                .pending_client_states
+                .entry(room.clone())
+                .or_insert_with(subscriptions::new_client_state)
+                .clone();
             self.tasks.spawn(async move {
-                let result = subscriptions::create(&graph, &room, &target, now).await;
+                let result =
+                    subscriptions::create_with(&graph, &room, &target, now, &client_state, retried)
+                        .await;
                 Event::Subscribed {
                     room,
                     result,
@@ -1356,6 +1368,10 @@ impl Runtime {
         renewal: bool,
     ) -> Result<(), Error> {
         self.sub_busy.remove(&room);
+        // Only a create whose outcome is unknown keeps its client state for the next try.
+        if !renewal && result.as_ref().map_or_else(|e| !e.is_retryable(), |_| true) {
+            self.pending_client_states.remove(&room);
+        }
         match result {
             Ok(m) => {
                 tracing::info!(%room, id = %m.id, expires = %m.expires_at, renewal, "subscription ready");

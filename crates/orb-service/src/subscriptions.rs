@@ -123,15 +123,86 @@ pub struct Target {
     pub lifetime: Duration,
 }
 
-/// Creates the room's subscription; returns it with the client state it carries.
+/// Creates the room's subscription with a fresh client state; returns it with the
+/// client state it carries. See [`create_with`].
 pub async fn create(
     graph: &GraphClient,
     room: &str,
     target: &Target,
     now: Timestamp,
 ) -> Result<Managed, orb_graph_client::Error> {
+    create_with(graph, room, target, now, &new_client_state(), false).await
+}
+
+/// Creates the room's subscription carrying `client_state`.
+///
+/// Graph refuses a second subscription of the app on the same resource and change
+/// types with 409. Rather than retrying blindly, the app's subscriptions are listed and
+/// the one in the way is dealt with: when it is orb's own (same notification URL) and
+/// `retried` says an earlier attempt with this very `client_state` may have created it
+/// (its answer was lost), it is adopted; otherwise its client state is unknown to orb —
+/// notifications could not be verified — so it is deleted and the create repeated once.
+pub async fn create_with(
+    graph: &GraphClient,
+    room: &str,
+    target: &Target,
+    now: Timestamp,
+    client_state: &str,
+    retried: bool,
+) -> Result<Managed, orb_graph_client::Error> {
+    match post(graph, room, target, now, client_state).await {
+        Err(orb_graph_client::Error::Graph { status: 409, .. }) => {}
+        other => return other,
+    }
     let mailbox = Mailbox::new(room)?;
-    let client_state = new_client_state();
+    let wanted = resource(&mailbox);
+    let in_the_way: Vec<Subscription> = graph
+        .list_subscriptions()
+        .await?
+        .into_iter()
+        .filter(|s| {
+            s.resource
+                .trim_start_matches('/')
+                .eq_ignore_ascii_case(wanted.trim_start_matches('/'))
+        })
+        .collect();
+    if retried
+        && let Some(sub) = in_the_way
+            .iter()
+            .find(|s| is_ours(s, &mailbox, &target.notification_url))
+    {
+        tracing::info!(%room, id = %sub.id, "409: adopted the subscription an earlier attempt created");
+        return Ok(Managed {
+            id: sub.id.as_str().to_owned(),
+            room: mailbox.as_str().to_owned(),
+            client_state: client_state.to_owned(),
+            certificate_id: sub
+                .encryption_certificate_id
+                .clone()
+                .unwrap_or_else(|| target.encryption.certificate_id.clone()),
+            expires_at: sub.expiration,
+            touched_at: now,
+        });
+    }
+    for sub in &in_the_way {
+        tracing::warn!(%room, id = %sub.id, url = %sub.notification_url, "409: replacing a subscription whose client state orb does not hold");
+        match graph.delete_subscription(&sub.id).await {
+            Ok(()) | Err(orb_graph_client::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    post(graph, room, target, now, client_state).await
+}
+
+async fn post(
+    graph: &GraphClient,
+    room: &str,
+    target: &Target,
+    now: Timestamp,
+    client_state: &str,
+) -> Result<Managed, orb_graph_client::Error> {
+    let mailbox = Mailbox::new(room)?;
+    let client_state = client_state.to_owned();
     let new = NewSubscription {
         change_type: "created,updated,deleted".to_owned(),
         notification_url: target.notification_url.clone(),

@@ -18,6 +18,7 @@ mod orb_service {
     mod restart;
     mod security;
     mod state;
+    mod subscription_conflict;
     mod webhook;
     mod world;
 }
