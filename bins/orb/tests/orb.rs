@@ -7,6 +7,7 @@
 )]
 
 mod orb {
+    mod demo;
     mod doctor;
     mod notification_decrypt;
     mod state_commands;

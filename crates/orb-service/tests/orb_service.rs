@@ -9,6 +9,7 @@
 mod orb_service {
     mod config;
     mod conflicts;
+    mod demo;
     mod doctor;
     mod dry_run;
     mod e2e;
@@ -16,6 +17,7 @@ mod orb_service {
     mod intake;
     mod lifecycle;
     mod restart;
+    mod scenarios;
     mod security;
     mod state;
     mod subscription_conflict;
