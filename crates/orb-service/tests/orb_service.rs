@@ -21,6 +21,7 @@ mod orb_service {
     mod security;
     mod state;
     mod subscription_conflict;
+    mod view;
     mod webhook;
     mod world;
 }
