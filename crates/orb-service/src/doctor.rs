@@ -596,27 +596,31 @@ fn check_certificates(config: &Config, store: &Store, now: Timestamp, report: &m
         return;
     };
     let name = "tls certificate";
+    // The file first, so that its problems are named as such (an empty chain would
+    // otherwise surface as rustls's "peer sent no certificates").
+    let not_after = match tls_not_after(cert) {
+        Ok(t) => t,
+        Err(why) => {
+            report.push(name, Status::Fail, format!("{}: {why}", cert.display()));
+            return;
+        }
+    };
     if let Err(e) = runtime::tls_acceptor(config) {
         report.push(name, Status::Fail, e.to_string());
         return;
     }
-    match tls_not_after(cert) {
-        Ok(not_after) => {
-            let left = not_after.duration_since(now);
-            let detail = format!("{} valid until {not_after}", cert.display());
-            if not_after <= now {
-                report.push(name, Status::Fail, format!("{detail}: expired"));
-            } else if left <= EXPIRY_WARNING {
-                report.push(
-                    name,
-                    Status::Warn,
-                    format!("{detail}: expires within {} day(s)", left.as_hours() / 24),
-                );
-            } else {
-                report.push(name, Status::Ok, detail);
-            }
-        }
-        Err(why) => report.push(name, Status::Fail, format!("{}: {why}", cert.display())),
+    let left = not_after.duration_since(now);
+    let detail = format!("{} valid until {not_after}", cert.display());
+    if not_after <= now {
+        report.push(name, Status::Fail, format!("{detail}: expired"));
+    } else if left <= EXPIRY_WARNING {
+        report.push(
+            name,
+            Status::Warn,
+            format!("{detail}: expires within {} day(s)", left.as_hours() / 24),
+        );
+    } else {
+        report.push(name, Status::Ok, detail);
     }
 }
 

@@ -387,3 +387,44 @@ async fn expired_topdesk_credentials_fail() {
     );
     expect(&report, "graph token", Status::Ok, &[]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_near_expiry_warn_and_tls_files_are_checked() {
+    let setup = Setup::start().await;
+    let config = setup.good_config(free_port().await);
+    let store = setup.store(&config, SECRET);
+    let now = orb_store::Timestamp::now();
+    let short = orb_notification_crypto::GenerateOptions {
+        validity: std::time::Duration::from_secs(3 * 24 * 3600),
+        ..orb_notification_crypto::GenerateOptions::default()
+    };
+    orb_service::state::rotate(&store, &short, now).unwrap();
+    let report = doctor::run_with_store(&config, &store, &DoctorOptions::default()).await;
+    expect(
+        &report,
+        "encryption certificate",
+        Status::Warn,
+        &["2 day(s) left", "orb certs rotate"],
+    );
+    assert!(report.check("tls certificate").is_none());
+
+    // TLS files: a readable certificate and key pair passes, a garbled one fails.
+    let pair = orb_notification_crypto::EncryptionKeyPair::generate(
+        "tls".to_owned(),
+        &orb_notification_crypto::GenerateOptions::default(),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let cert = setup.dir.path().join("tls.crt");
+    let key = setup.dir.path().join("tls.key");
+    std::fs::write(&cert, pair.certificate().to_pem()).unwrap();
+    std::fs::write(&key, pair.key().to_pkcs8_pem().as_bytes()).unwrap();
+    let mut with_tls = config.clone();
+    with_tls.service.tls_cert_file = Some(cert.clone());
+    with_tls.service.tls_key_file = Some(key);
+    let report = doctor::run_with_store(&with_tls, &store, &DoctorOptions::default()).await;
+    expect(&report, "tls certificate", Status::Ok, &["valid until"]);
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let report = doctor::run_with_store(&with_tls, &store, &DoctorOptions::default()).await;
+    expect(&report, "tls certificate", Status::Fail, &["tls.crt"]);
+}
