@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bookings;
 mod demo;
 mod doctor;
 mod notification;
@@ -80,6 +81,66 @@ enum Command {
     Secrets {
         #[command(subcommand)]
         command: SecretsCommand,
+    },
+    /// The booking view (the configured field exclusions apply), through the running
+    /// daemon's admin API at `service.listen` with the token of
+    /// `service.admin_token_file`. Exit 1 when the call fails (e.g. the daemon is not
+    /// running), 2 for an unusable configuration or argument.
+    Bookings {
+        #[command(subcommand)]
+        command: BookingsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BookingsCommand {
+    /// Lists bookings as a table of the management fields, earliest start first.
+    List {
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this room (mailbox).
+        #[arg(long, value_name = "MAILBOX")]
+        room: Option<String>,
+        /// Only bookings in this state: in-sync, pending, failed, parked, conflicting,
+        /// held-removal, cancelled.
+        #[arg(long, value_name = "STATE")]
+        status: Option<String>,
+        /// Only bookings starting at or after this (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only bookings starting before this (RFC 3339, or YYYY-MM-DD: that day included).
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+        /// Free text over organizer and room.
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Order: `start` (earliest first) or `updated` (newest first).
+        #[arg(long, value_name = "ORDER")]
+        sort: Option<String>,
+        /// Bookings per page (at most 500).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Continue after a previous page (the `--cursor` it printed).
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
+    /// Shows one booking: every visible ORB field in its group (agenda, system, status)
+    /// and its audit trail.
+    Show {
+        /// The booking's id (its ORB match id, as `list` prints it).
+        id: String,
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Asks the daemon to retry a failed or parked booking.
+    Retry {
+        /// The booking's id.
+        id: String,
+        /// The configuration file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
     },
 }
 
@@ -168,6 +229,38 @@ fn main() -> ExitCode {
         Command::Secrets {
             command: SecretsCommand::Set { name, config },
         } => state::secrets_set(&config, &name),
+        Command::Bookings {
+            command:
+                BookingsCommand::List {
+                    config,
+                    room,
+                    status,
+                    from,
+                    to,
+                    search,
+                    sort,
+                    limit,
+                    cursor,
+                },
+        } => bookings::list(
+            &config,
+            &bookings::ListArgs {
+                room,
+                status,
+                from,
+                to,
+                search,
+                sort,
+                limit,
+                cursor,
+            },
+        ),
+        Command::Bookings {
+            command: BookingsCommand::Show { id, config },
+        } => bookings::show(&config, &id),
+        Command::Bookings {
+            command: BookingsCommand::Retry { id, config },
+        } => bookings::retry(&config, &id),
     }
 }
 

@@ -7,6 +7,7 @@
 )]
 
 mod orb {
+    mod bookings;
     mod demo;
     mod doctor;
     mod notification_decrypt;
