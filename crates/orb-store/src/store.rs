@@ -111,6 +111,10 @@ struct Inner {
     /// detection. Rebuilt from the inbox tree on open, so the inbox append is a single
     /// key write (see [`Store::append_inbox`]).
     inbox_hashes: Mutex<HashMap<[u8; 32], InboxSeq>>,
+    /// Sequence numbers of inbox entries not yet done, so that replaying the pending ones
+    /// costs O(pending), not O(inbox): done entries stay for duplicate detection until
+    /// pruned. Rebuilt on open like the hash map; updated only after the tree write.
+    inbox_pending: Mutex<std::collections::BTreeSet<InboxSeq>>,
     path: PathBuf,
     opts: OpenOptions,
 }
@@ -196,6 +200,7 @@ impl Store {
                 sealer,
                 group: GroupCommit::new(),
                 inbox_hashes: Mutex::new(HashMap::new()),
+                inbox_pending: Mutex::new(std::collections::BTreeSet::new()),
                 path,
                 opts,
             }),
@@ -724,6 +729,7 @@ impl Store {
                 )?;
                 self.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry).db()?;
                 hashes.insert(hash, seq);
+                self.inbox_pending().insert(seq);
                 InboxAppend {
                     seq,
                     duplicate: false,
@@ -743,16 +749,26 @@ impl Store {
         tx.commit()
     }
 
-    /// Entries not yet marked done, in arrival order: what to replay on start-up.
+    /// Entries not yet marked done, in arrival order: what to replay on start-up. Costs
+    /// O(pending entries), however many done ones the inbox still keeps.
     pub fn pending_inbox(&self) -> Result<Vec<InboxEntry>> {
-        let mut out = Vec::new();
-        for item in self.tree(T_INBOX).iter().values() {
-            let e: InboxEntry = decode("inbox", &item.db()?)?;
+        let seqs: Vec<InboxSeq> = self.inbox_pending().iter().copied().collect();
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let Some(bytes) = self.tree(T_INBOX).get(seq.0.to_be_bytes()).db()? else {
+                continue;
+            };
+            let e: InboxEntry = decode("inbox", &bytes)?;
             if e.done_at.is_none() {
                 out.push(self.unseal_inbox(e)?);
             }
         }
         Ok(out)
+    }
+
+    /// Number of entries not yet marked done (cheap: no decoding).
+    pub fn pending_inbox_len(&self) -> usize {
+        self.inbox_pending().len()
     }
 
     /// One inbox entry.
@@ -1113,12 +1129,25 @@ impl Store {
 
     fn load_inbox_hashes(&self) -> Result<()> {
         let mut hashes = HashMap::new();
+        let mut pending = std::collections::BTreeSet::new();
         for item in self.tree(T_INBOX).iter().values() {
             let e: InboxEntry = decode("inbox", &item.db()?)?;
             hashes.insert(e.hash, e.seq);
+            if e.done_at.is_none() {
+                pending.insert(e.seq);
+            }
         }
         *self.inbox_hashes() = hashes;
+        *self.inbox_pending() = pending;
         Ok(())
+    }
+
+    fn inbox_pending(&self) -> MutexGuard<'_, std::collections::BTreeSet<InboxSeq>> {
+        // Updated only after the matching tree write succeeded (see `inbox_hashes`).
+        self.inner
+            .inbox_pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn tree(&self, i: usize) -> &Tree {
@@ -1138,7 +1167,21 @@ impl Store {
             return Ok(());
         }
         let trees: Vec<&Tree> = self.inner.trees.iter().collect();
-        apply_ops(&trees, ops)
+        apply_ops(&trees, ops)?;
+        let done: Vec<InboxSeq> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::InboxDone(seq, _) => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        if !done.is_empty() {
+            let mut pending = self.inbox_pending();
+            for seq in done {
+                pending.remove(&seq);
+            }
+        }
+        Ok(())
     }
 
     /// Returns once everything applied before the call is on disk (group commit).

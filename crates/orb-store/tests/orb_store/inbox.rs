@@ -74,3 +74,58 @@ fn concurrent_appends_of_the_same_body_store_it_once() {
     assert_eq!(store.inbox_len(), 1);
     store.verify_integrity().unwrap();
 }
+
+#[test]
+fn pending_replay_skips_done_entries_and_survives_reopen() {
+    let (dir, store) = fresh();
+    let mut seqs = Vec::new();
+    for i in 0..500u32 {
+        seqs.push(
+            store
+                .append_inbox(format!("{{\"n\":{i}}}").as_bytes(), ts(0))
+                .unwrap()
+                .seq,
+        );
+    }
+    // Mark all but every 50th done, some in one transaction, some alone.
+    let mut tx = store.transaction();
+    for (i, seq) in seqs.iter().enumerate().take(250) {
+        if i % 50 != 0 {
+            tx.mark_inbox_done(*seq, ts(1));
+        }
+    }
+    tx.commit().unwrap();
+    for (i, seq) in seqs.iter().enumerate().skip(250) {
+        if i % 50 != 0 {
+            store.mark_inbox_done(*seq, ts(1)).unwrap();
+        }
+    }
+    let expected: Vec<_> = seqs.iter().step_by(50).copied().collect();
+    let pending: Vec<_> = store
+        .pending_inbox()
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(pending, expected);
+    assert_eq!(store.pending_inbox_len(), 10);
+    assert_eq!(
+        store.inbox_len(),
+        500,
+        "done entries stay for duplicate detection"
+    );
+    // Marking an entry done twice changes nothing.
+    store.mark_inbox_done(seqs[1], ts(2)).unwrap();
+    assert_eq!(store.pending_inbox_len(), 10);
+    drop(store);
+    let store = open(&dir.path().join("db"));
+    let again: Vec<_> = store
+        .pending_inbox()
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(again, expected);
+    assert_eq!(store.pending_inbox_len(), 10);
+    assert_eq!(store.pending_inbox().unwrap()[1].body, b"{\"n\":50}");
+}
