@@ -41,7 +41,9 @@ fn orb(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    // orb may refuse its arguments and exit before reading stdin (a closed pipe then is
+    // expected, not a failure); what matters is its exit code and output.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
     child.wait_with_output().unwrap()
 }
 
