@@ -6,8 +6,10 @@
 //! [`BookingView`] (not present with a null value), and so is the subject when subjects
 //! are not carried, whatever an older record still holds. A private (locked) Outlook
 //! item shows neither subject nor attendees. Filters never look at a field the policy
-//! hides (a search cannot be used as an oracle for an excluded value), and the audit
-//! trail of a detail view has every hidden value of its booking masked.
+//! hides (a search cannot be used as an oracle for an excluded value). The audit trail
+//! of a detail view (the booking's own records and the other records of the processing
+//! runs they belong to, never another booking's) has every hidden value of its booking
+//! masked, and every e-mail address the view does not show.
 //!
 //! Listing scans the store once, keeps only the bookings of the requested page (a
 //! bounded heap of at most `offset + limit + 1` records), and pages either by offset or
@@ -82,6 +84,9 @@ pub const DEFAULT_LIMIT: usize = 50;
 /// The largest offset accepted (deeper pages use the cursor).
 pub const MAX_OFFSET: usize = 10_000;
 
+/// The newest audit records a detail view shows at most.
+pub const MAX_AUDIT: usize = 500;
+
 /// Which fields everyone may see: `sync.view_exclude` and `sync.carry_subject`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewPolicy {
@@ -147,7 +152,8 @@ impl ViewPolicy {
         audit: impl Iterator<Item = &'a orb_store::AuditEntry>,
     ) -> BookingDetail {
         let hidden = self.hidden_values(b);
-        let mask = |text: &str| mask(text, &hidden);
+        let shown = self.shown_addresses(b);
+        let mask = |text: &str| mask_addresses(&mask(text, &hidden), &shown);
         BookingDetail {
             booking: self.view(b),
             audit: audit
@@ -244,7 +250,24 @@ impl ViewPolicy {
         let Some(b) = store.booking(&MatchId::new(id))? else {
             return Ok(None);
         };
-        let audit = store.audit_by_correlation(&b.correlation_id)?;
+        // The booking's own records, and every record of the processing runs they
+        // belong to (the Graph and TOPdesk calls carry the run, not the booking); a
+        // record of another booking in a shared run is left out.
+        let mut audit = store.audit_by_booking(&b.match_id)?;
+        let mut runs: BTreeSet<String> = audit
+            .iter()
+            .map(|a| a.entry.correlation_id.as_str().to_owned())
+            .collect();
+        runs.insert(b.correlation_id.as_str().to_owned());
+        for run in &runs {
+            audit.extend(store.audit_by_correlation(&orb_store::CorrelationId::new(run.as_str()))?);
+        }
+        audit.retain(|a| a.entry.booking.as_ref().is_none_or(|m| *m == b.match_id));
+        audit.sort_by_key(|a| a.id.0);
+        audit.dedup_by_key(|a| a.id.0);
+        if audit.len() > MAX_AUDIT {
+            audit.drain(..audit.len() - MAX_AUDIT);
+        }
         Ok(Some(self.detail(&b, &audit)))
     }
 
@@ -292,6 +315,26 @@ impl ViewPolicy {
             _ => 0,
         };
         Key { at, id }
+    }
+
+    /// The e-mail addresses of `b` the view shows (lowercase); any other address in
+    /// an audit text is masked, as it may belong to a hidden field or another booking.
+    fn shown_addresses(&self, b: &Booking) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut add = |field: &str, values: &mut dyn Iterator<Item = &str>| {
+            if self.shows_of(b, field) {
+                out.extend(values.map(str::to_ascii_lowercase));
+            }
+        };
+        add("organizer", &mut b.organizer.as_deref().into_iter());
+        add(
+            "original_organizer",
+            &mut b.original_organizer.as_deref().into_iter(),
+        );
+        add("room", &mut std::iter::once(b.room.as_str()));
+        add("location", &mut b.location.as_deref().into_iter());
+        add("attendees", &mut b.attendees.iter().map(String::as_str));
+        out
     }
 
     /// The text forms of every value of `b` this policy hides.
@@ -760,7 +803,7 @@ pub fn render_detail(d: &BookingDetail) -> String {
         let _ = writeln!(
             out,
             "  {}  {:<8}  {}  {}{}",
-            a.at,
+            time(a.at),
             a.actor,
             a.action,
             a.outcome,
@@ -773,11 +816,19 @@ pub fn render_detail(d: &BookingDetail) -> String {
     out
 }
 
+/// A time as the text output shows it: UTC, to the second.
+fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
 /// A field value as plain text (`-` for none).
 fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => match s.parse::<Timestamp>() {
+            Ok(t) => time(t),
+            Err(_) => s.clone(),
+        },
         Value::Array(items) if items.is_empty() => "-".to_owned(),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
@@ -833,6 +884,33 @@ fn mask(text: &str, hidden: &[String]) -> String {
             out = replace_ignore_ascii_case(&out, needle, "[hidden]");
         }
     }
+    out
+}
+
+/// `text` with every e-mail address (also URL-encoded) not in `shown` replaced by
+/// `[hidden]`.
+fn mask_addresses(text: &str, shown: &[String]) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || "._%+-@".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let lower = word.to_ascii_lowercase().replace("%40", "@");
+        if lower.contains('@') && !shown.contains(&lower) {
+            out.push_str("[hidden]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_word(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
     out
 }
 
@@ -1029,6 +1107,32 @@ mod tests {
             !text.contains("alice") && !text.contains("merger"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn addresses_in_the_trail_are_masked_unless_shown() {
+        let shown = vec!["room-a@x.com".to_owned()];
+        assert_eq!(
+            mask_addresses("GET /users/room-a%40x.com/events for Eve@Y.org, ok", &shown),
+            "GET /users/room-a%40x.com/events for [hidden], ok"
+        );
+        let p = ViewPolicy::new(&["attendees".to_owned()], true);
+        let b = booking("m1", "room-a@x.com", "alice@x.com", 1);
+        let entry = orb_store::AuditEntry::new(
+            at(0),
+            b.correlation_id.clone(),
+            None,
+            "graph",
+            "GET /users/{id}/events",
+            "200",
+        );
+        let mut with_detail = entry.clone();
+        with_detail.detail = Some("carol@example.com".to_owned());
+        let mut organizer = entry;
+        organizer.detail = Some("alice@x.com".to_owned());
+        let d = p.detail_of(&b, [&with_detail, &organizer].into_iter());
+        assert_eq!(d.audit[0].detail.as_deref(), Some("[hidden]"));
+        assert_eq!(d.audit[1].detail.as_deref(), Some("alice@x.com"));
     }
 
     #[test]
