@@ -44,15 +44,52 @@ fn delta_rounds(world: &DemoWorld) -> usize {
         .count()
 }
 
+/// Both sides, the webhook deliveries and orb's audit trail, for failure messages.
+fn diagnosis(world: &DemoWorld) -> String {
+    let deliveries: Vec<String> = world
+        .graph()
+        .deliveries()
+        .iter()
+        .map(|d| format!("{:?} {:?} {}", d.kind, d.status, d.subscription_id))
+        .collect();
+    let audit: Vec<String> = world
+        .daemon()
+        .store()
+        .audit_since(jiff::Timestamp::UNIX_EPOCH, 100_000)
+        .unwrap()
+        .iter()
+        .filter(|a| a.entry.action != "GET /reservations")
+        .map(|a| {
+            format!(
+                "{} {} {} {} {:?}",
+                a.entry.actor,
+                a.entry.action,
+                a.entry.outcome,
+                a.entry.correlation_id,
+                a.entry.detail
+            )
+        })
+        .collect();
+    format!(
+        "bookings:\n{}\n{:#?}\ninbox pending: {}\ndeliveries:\n{}\naudit:\n{}",
+        world.summary(),
+        world.bookings(),
+        world
+            .daemon()
+            .store()
+            .pending_inbox()
+            .map(|p| p.len())
+            .unwrap_or(0),
+        deliveries.join("\n"),
+        audit.join("\n")
+    )
+}
+
 /// Polls `check` within the world's patience; fails the test with both sides' state.
 async fn wait<T>(world: &DemoWorld, what: &str, check: impl Fn(&DemoWorld) -> Option<T>) -> T {
     match world.until(what, check).await {
         Ok(value) => value,
-        Err(e) => panic!(
-            "{e}\nbookings:\n{}\n{:#?}",
-            world.summary(),
-            world.bookings()
-        ),
+        Err(e) => panic!("{e}\n{}", diagnosis(world)),
     }
 }
 
@@ -66,9 +103,9 @@ async fn converged(scenario: Scenario) -> DemoWorld {
         .await;
     assert!(
         result.converged(),
-        "{scenario}: {:?}\nsteps: {steps:#?}\nbookings:\n{}",
+        "{scenario}: {:?}\nsteps: {steps:#?}\n{}",
         result.outcome,
-        world.summary()
+        diagnosis(&world)
     );
     assert!(
         steps.iter().any(|s| matches!(s, Progress::Observed { .. })),
