@@ -198,18 +198,27 @@ impl ViewPolicy {
                 continue;
             }
             total += 1;
-            let key = self.key(&b, query.sort);
-            if after.as_ref().is_some_and(|c| key <= c.0) {
+            // Compared borrowed: most records never enter the heap.
+            let at = self.sort_at(&b, query.sort);
+            let key = (at, b.match_id.as_str());
+            if after
+                .as_ref()
+                .is_some_and(|c| key <= (c.0.at, c.0.id.as_str()))
+            {
                 continue;
             }
             if heap.len() == keep {
                 match heap.peek() {
-                    Some(top) if key < top.key => {
+                    Some(top) if key < (top.key.at, top.key.id.as_str()) => {
                         heap.pop();
                     }
                     _ => continue,
                 }
             }
+            let key = Key {
+                at,
+                id: b.match_id.as_str().to_owned(),
+            };
             heap.push(Entry { key, booking: b });
         }
         let mut ordered = heap.into_sorted_vec();
@@ -306,15 +315,14 @@ impl ViewPolicy {
         true
     }
 
-    /// The sort key; a hidden sort field falls back to the match id order.
-    fn key(&self, b: &Booking, sort: Sort) -> Key {
-        let id = b.match_id.as_str().to_owned();
-        let at = match sort {
+    /// The time part of the sort key (ties are broken by match id); a hidden sort
+    /// field falls back to the match id order alone.
+    fn sort_at(&self, b: &Booking, sort: Sort) -> i128 {
+        match sort {
             Sort::Start if self.shows("start") => b.start.as_nanosecond(),
             Sort::Updated if self.shows("last_updated_at") => -b.last_updated_at.as_nanosecond(),
             _ => 0,
-        };
-        Key { at, id }
+        }
     }
 
     /// The e-mail addresses of `b` the view shows (lowercase); any other address in
