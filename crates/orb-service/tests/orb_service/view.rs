@@ -297,3 +297,62 @@ async fn without_a_configured_token_there_is_no_api() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_client_reaches_a_tls_daemon_trusting_only_the_configured_certificate() {
+    use orb_service::admin_client::{AdminClient, ClientError};
+    use orb_service::view::Query;
+
+    let mut world = World::start().await;
+    let addr = world.stop_daemon().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write_pair = |name: &str| {
+        let pair = rcgen::generate_simple_self_signed(vec!["orb.test".to_owned()]).unwrap();
+        let cert = dir.path().join(format!("{name}.crt"));
+        let key = dir.path().join(format!("{name}.key"));
+        std::fs::write(&cert, pair.cert.pem()).unwrap();
+        std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+        (cert, key)
+    };
+    let (cert, key) = write_pair("tls");
+    let (other_cert, _) = write_pair("other");
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let mut config = world.config().clone();
+    config.service.admin_token_file = Some(token_file);
+    config.service.tls_cert_file = Some(cert);
+    config.service.tls_key_file = Some(key);
+    // The certificate names the public host; the client connects to the listen address.
+    config.service.public_url = format!("https://orb.test:{}", addr.port()).parse().unwrap();
+    config.service.listen = format!("0.0.0.0:{}", addr.port()).parse().unwrap();
+    let opened = orb_service::state::open(&config).unwrap();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let graph = Arc::clone(&world.graph);
+    let options = Options {
+        clock: Arc::new(move || graph.now()),
+        tick: Duration::from_millis(200),
+        drain: Duration::from_secs(5),
+        ..Options::default()
+    };
+    world.daemon = Some(
+        Daemon::start_on(config.clone(), opened.store, listener, options)
+            .await
+            .unwrap(),
+    );
+
+    let client = AdminClient::from_config(&config).unwrap();
+    assert_eq!(client.base_url().scheme(), "https");
+    let page = client.list(&Query::default()).await.unwrap();
+    assert_eq!(page.total, 0);
+
+    // Another certificate is not trusted, whatever the system trusts.
+    let mut distrusting = config.clone();
+    distrusting.service.tls_cert_file = Some(other_cert);
+    let err = AdminClient::from_config(&distrusting)
+        .unwrap()
+        .list(&Query::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+    world.stop().await;
+}
