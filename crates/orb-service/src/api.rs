@@ -7,8 +7,8 @@
 //! exclusions hold here exactly as everywhere else. Access needs the bearer token of
 //! `service.admin_token_file`. Without one the API does not exist (404): it is never
 //! open. Only the token's SHA-256 is kept, and a presented token is compared by its
-//! digest in constant time (`subtle`). Failed attempts are counted, logged with the
-//! source address but never the token, and limited per source address by a token
+//! digest in constant time (`subtle`). Failed attempts are counted, logged and audited
+//! with the source address but never the token, and limited per source address by a token
 //! bucket: a source that used up its bucket gets 429 until it refills, whatever it
 //! presents.
 
@@ -40,6 +40,9 @@ pub const FAILED_BURST: u32 = 10;
 
 /// How often a source regains one failed attempt.
 pub const FAILED_REFILL: Duration = Duration::from_secs(6);
+
+/// The correlation id of the audit records of failed attempts.
+pub const AUDIT_RUN: &str = "admin-api-auth";
 
 /// Sources tracked at most; beyond, full buckets are forgotten first.
 const MAX_SOURCES: usize = 10_000;
@@ -123,6 +126,21 @@ impl Api {
             let count = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
             self.take(client);
             tracing::warn!(%client, path = req.uri().path(), failed_attempts = count, "admin API: missing or wrong token");
+            // Audited too (the limiter bounds how many records one source can cause).
+            let mut entry = AuditEntry::new(
+                Timestamp::now(),
+                orb_store::CorrelationId::new(AUDIT_RUN),
+                None,
+                "admin-api",
+                "authenticate",
+                "refused",
+            );
+            entry.detail = Some(format!("from {client}"));
+            let store = Arc::clone(&self.store);
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_audit(entry)).await
+            {
+                tracing::warn!(error = %e, "admin API: a failed attempt was not audited");
+            }
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

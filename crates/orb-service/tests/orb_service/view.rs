@@ -283,6 +283,18 @@ async fn the_api_needs_the_token_and_limits_failed_attempts() {
     );
     let health = format!("http://{}/healthz", world.daemon().local_addr());
     assert_eq!(get(&health, None).await.0, StatusCode::OK);
+    // Every refused attempt is in the audit log, with the source and without a token.
+    let refused = world
+        .daemon()
+        .store()
+        .audit_by_correlation(&orb_store::CorrelationId::new(orb_service::api::AUDIT_RUN))
+        .unwrap();
+    assert_eq!(refused.len(), burst as usize, "{refused:?}");
+    for r in &refused {
+        assert_eq!(r.entry.action, "authenticate");
+        assert_eq!(r.entry.detail.as_deref(), Some("from 127.0.0.1"));
+    }
+    assert!(!world.audit().contains("guess") && !world.audit().contains(TOKEN));
     world.stop().await;
 }
 
