@@ -508,7 +508,10 @@ pub struct BookingView {
     /// own key (no personal data). It is always present; excluding `match_id` removes
     /// the field from the system group only.
     pub id: String,
-    /// How the booking stands overall (what the status filter and Retry go by).
+    /// How the booking stands overall (what the status filter and Retry go by). Always
+    /// present: it is derived from both processors' status, even when
+    /// `exchange_status` and `topdesk_status` are excluded, since facility staff need it
+    /// to find and retry failed bookings (R18).
     pub state: BookingState,
     /// A private (locked) Outlook item: its subject and attendees are never shown.
     pub private: bool,
