@@ -339,7 +339,7 @@ async fn a_delta_token_answered_with_410_gone_falls_back_to_a_full_listing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_double_booking_topdesk_refuses_is_mailed_to_the_organizer() {
+async fn a_double_booking_topdesk_refuses_is_declined_and_mailed_to_the_organizer() {
     let world = DemoWorld::start(PATIENCE).await.unwrap();
     let room = world.room(ROOM_2_14).unwrap().clone();
     // Exchange lets the room hold overlapping meetings; TOPdesk (by default) refuses a
@@ -407,6 +407,18 @@ async fn a_double_booking_topdesk_refuses_is_mailed_to_the_organizer() {
         w.bookings()
             .into_iter()
             .find(|b| b.subject.as_deref() == Some("Clash") && b.topdesk_reservation_id.is_none())
+    })
+    .await;
+    // And in Outlook the room declines: Alice sees its answer on her meeting.
+    wait(&world, "the room's decline in Alice's calendar", |w| {
+        active_event(w, ALICE, "Clash").filter(|e| {
+            e["attendees"].as_array().is_some_and(|list| {
+                list.iter().any(|a| {
+                    a["emailAddress"]["address"] == ROOM_2_14
+                        && a["status"]["response"] == "declined"
+                })
+            })
+        })
     })
     .await;
     settle(&world).await;
