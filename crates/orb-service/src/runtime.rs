@@ -287,6 +287,8 @@ impl Daemon {
             exchange_again: HashMap::new(),
             topdesk_busy: false,
             topdesk_again: None,
+            exchange_seen: HashMap::new(),
+            topdesk_seen: 0,
             timers: BTreeSet::new(),
             outbox: HashMap::new(),
             tasks: JoinSet::new(),
@@ -360,14 +362,17 @@ enum Event {
     AdminRetry(String),
     /// A JWKS fetch ended.
     Jwks(Result<Jwks, Error>),
-    /// A delta round ended.
+    /// A delta round ended (`writes`: the room's observations when it was asked for).
     Round {
         room: RoomMailbox,
         result: Result<ExchangeRound, orb_graph_client::Error>,
+        writes: u64,
     },
-    /// A TOPdesk poll ended.
+    /// A TOPdesk poll ended (`writes`: TOPdesk observations when it was asked for).
     Polled {
         result: Result<Vec<Observation>, orb_topdesk_client::Error>,
+        full: bool,
+        writes: u64,
     },
     /// An effect was executed.
     Executed {
@@ -447,6 +452,12 @@ struct Runtime {
     exchange_again: HashMap<RoomMailbox, bool>,
     topdesk_busy: bool,
     topdesk_again: Option<bool>,
+    /// What each room's calendar was last seen to hold changed this often (a
+    /// notification, or the outcome of orb's own write): a full listing during which it
+    /// changed may predate the change (see [`without_absences`]).
+    exchange_seen: HashMap<RoomMailbox, u64>,
+    /// The same for TOPdesk, which only orb's own writes (and the polls) report.
+    topdesk_seen: u64,
     /// Due instants of the engine's `ScheduleRetry` effects.
     timers: BTreeSet<Timestamp>,
     /// Outbox entries of write effects in flight.
@@ -583,8 +594,16 @@ impl Runtime {
                 }
                 self.process_inbox()
             }
-            Event::Round { room, result } => self.round_done(room, result),
-            Event::Polled { result } => self.polled(result),
+            Event::Round {
+                room,
+                result,
+                writes,
+            } => self.round_done(room, result, writes),
+            Event::Polled {
+                result,
+                full,
+                writes,
+            } => self.polled(result, full, writes),
             Event::Executed { effect, execution } => self.executed(*effect, execution),
             Event::Listed(result) => self.listed(result),
             Event::Subscribed {
@@ -721,6 +740,7 @@ impl Runtime {
         let Ok(room) = RoomMailbox::parse(room) else {
             return;
         };
+        self.saw_exchange(&room);
         if kind == ChangeKind::Deleted {
             if let Some(id) = event_id.and_then(|id| orb_reconcile::GraphEventId::new(id).ok()) {
                 out.push(Observation::ExchangeRemoved {
@@ -1023,6 +1043,23 @@ impl Runtime {
     fn executed(&mut self, effect: Effect, execution: Execution) -> Result<(), Error> {
         let kind = label(&effect.kind);
         self.metrics.effect(kind, execution.outcome);
+        match &effect.kind {
+            EffectKind::CreateEvent { event, .. } | EffectKind::UpdateEvent { event, .. } => {
+                for room in std::iter::once(&event.room).chain(&event.replaces_room) {
+                    self.saw_exchange(room);
+                }
+            }
+            // The room is not named: any room's listing may predate it.
+            EffectKind::CancelEvent { .. } => {
+                for room in self.rooms.clone() {
+                    self.saw_exchange(&room);
+                }
+            }
+            EffectKind::CreateReservation { .. }
+            | EffectKind::UpdateReservation { .. }
+            | EffectKind::CancelReservation { .. } => self.topdesk_seen += 1,
+            _ => {}
+        }
         let now = self.now();
         let mut commit = Commit::default();
         if let Some(id) = effect_id(&effect.kind)
@@ -1109,6 +1146,11 @@ impl Runtime {
         Ok(())
     }
 
+    /// Something new about `room`'s calendar was decided on.
+    fn saw_exchange(&mut self, room: &RoomMailbox) {
+        *self.exchange_seen.entry(room.clone()).or_insert(0) += 1;
+    }
+
     fn request_round(&mut self, room: &RoomMailbox, full: bool) {
         if self.stopping {
             return;
@@ -1134,9 +1176,14 @@ impl Runtime {
         self.exchange_busy.insert(room.clone());
         let graph = self.graph.clone();
         let room = room.clone();
+        let writes = self.exchange_seen.get(&room).copied().unwrap_or(0);
         self.tasks.spawn(async move {
             let result = sync::exchange_round(&graph, room.clone(), link, window, now).await;
-            Event::Round { room, result }
+            Event::Round {
+                room,
+                result,
+                writes,
+            }
         });
     }
 
@@ -1144,23 +1191,34 @@ impl Runtime {
         &mut self,
         room: RoomMailbox,
         result: Result<ExchangeRound, orb_graph_client::Error>,
+        writes: u64,
     ) -> Result<(), Error> {
         self.exchange_busy.remove(&room);
+        let mut again = self.exchange_again.remove(&room);
         match result {
             Ok(round) => {
-                if round.full {
-                    self.listed_at.insert(room.clone(), self.now());
-                }
-                tracing::debug!(%room, full = round.full, items = round.observations.len(), "delta round");
+                let seen = self.exchange_seen.get(&room).copied().unwrap_or(0);
+                let raced = round.full && writes != seen;
+                tracing::debug!(%room, full = round.full, raced, items = round.observations.len(), "delta round");
+                let observations = if raced {
+                    // Listed again at once, until a listing saw nothing change under it.
+                    again = Some(true);
+                    without_absences(round.observations)
+                } else {
+                    if round.full {
+                        self.listed_at.insert(room.clone(), self.now());
+                    }
+                    round.observations
+                };
                 let commit = Commit {
                     delta_link: Some((room.clone(), round.delta_link)),
                     ..Commit::default()
                 };
-                self.decide(round.observations, commit)?;
+                self.decide(observations, commit)?;
             }
             Err(e) => tracing::warn!(error = %e, %room, "delta round failed"),
         }
-        if let Some(full) = self.exchange_again.remove(&room) {
+        if let Some(full) = again {
             self.request_round(&room, full);
         }
         Ok(())
@@ -1187,18 +1245,30 @@ impl Runtime {
         self.topdesk_busy = true;
         let client = self.topdesk.clone();
         let rooms = self.engine.config().rooms.clone();
+        let writes = self.topdesk_seen;
         self.tasks.spawn(async move {
             let result = topdesk::poll(&client, &rooms, window, now).await;
-            Event::Polled { result }
+            Event::Polled {
+                result,
+                full,
+                writes,
+            }
         });
     }
 
     fn polled(
         &mut self,
         result: Result<Vec<Observation>, orb_topdesk_client::Error>,
+        full: bool,
+        writes: u64,
     ) -> Result<(), Error> {
         self.topdesk_busy = false;
         match result {
+            Ok(observations) if writes != self.topdesk_seen => {
+                // Polled again at once, until a poll saw nothing change under it.
+                self.topdesk_again = Some(self.topdesk_again.unwrap_or(false) | full);
+                self.decide(without_absences(observations), Commit::default())?;
+            }
             Ok(observations) => self.decide(observations, Commit::default())?,
             Err(e) => tracing::warn!(error = %e, "TOPdesk poll failed"),
         }
@@ -1458,6 +1528,28 @@ impl Runtime {
         );
         Ok(())
     }
+}
+
+/// A full listing (Exchange) or poll (TOPdesk) during which orb learnt something new
+/// about that side (a notification, the outcome of one of its own writes) may have been
+/// read before the change: an item created meanwhile is then missing from it, and the
+/// engine would take the absence for a deletion and cancel the booking on the other
+/// side. Such a listing reports what it shows item by item instead, and says nothing
+/// about what it does not show; the caller lists again.
+fn without_absences(observations: Vec<Observation>) -> Vec<Observation> {
+    let mut out = Vec::with_capacity(observations.len());
+    for observation in observations {
+        match observation {
+            Observation::ExchangePass { items, .. } => {
+                out.extend(items.into_iter().map(Observation::ExchangeChanged));
+            }
+            Observation::TopdeskPass { items, .. } => {
+                out.extend(items.into_iter().map(Observation::TopdeskChanged));
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// The write effect's id, for effects that have one.
