@@ -8,6 +8,7 @@
 
 mod orb {
     mod bookings;
+    mod crash;
     mod demo;
     mod doctor;
     mod notification_decrypt;
