@@ -64,6 +64,16 @@ pub const JWKS_MAX_AGE: SignedDuration = SignedDuration::from_hours(24);
 /// The hot TOPdesk window polled every `topdesk.poll_interval`.
 pub const HOT_WINDOW: SignedDuration = SignedDuration::from_hours(36);
 
+/// How long a processed inbox entry is kept so that a re-delivery of the same POST is
+/// recognised (Graph retries a delivery for up to 4 hours).
+pub const INBOX_RETENTION: SignedDuration = SignedDuration::from_hours(24);
+
+/// How long audit records are kept.
+pub const AUDIT_RETENTION: SignedDuration = SignedDuration::from_hours(90 * 24);
+
+/// How often old inbox entries and audit records are pruned.
+pub const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
+
 /// Runtime settings that are not part of the configuration file.
 #[derive(Clone)]
 pub struct Options {
@@ -276,6 +286,7 @@ impl Daemon {
             jwks_fetching: false,
             jwks_refreshed_at: None,
             jwks_fetched_at: now,
+            pruned_at: now,
             subs,
             sub_busy: HashSet::new(),
             sub_attempted: HashMap::new(),
@@ -432,6 +443,8 @@ struct Runtime {
     jwks_refreshed_at: Option<Timestamp>,
     /// When the JWKS was last fetched (it is refreshed every [`JWKS_MAX_AGE`]).
     jwks_fetched_at: Timestamp,
+    /// When old inbox entries and audit records were last pruned.
+    pruned_at: Timestamp,
     /// Managed subscriptions by room.
     subs: BTreeMap<String, Managed>,
     /// Rooms with a subscription call in flight.
@@ -1078,7 +1091,16 @@ impl Runtime {
             kind,
             execution.outcome,
         ));
-        tracing::info!(effect = %effect, outcome = execution.outcome, "effect executed");
+        // The rendered effect names people and, when subjects are carried, the subject:
+        // keep it out of the default log level (privacy, R15).
+        tracing::info!(
+            kind,
+            match_id = ?effect.match_id,
+            correlation = %effect.correlation,
+            outcome = execution.outcome,
+            "effect executed"
+        );
+        tracing::debug!(effect = %effect, "effect details");
         self.decide(execution.observation.into_iter().collect(), commit)
     }
 
@@ -1104,8 +1126,34 @@ impl Runtime {
         for room in due {
             self.renew(&room);
         }
+        self.prune(now);
         self.update_gauges();
         self.decide(vec![Observation::Tick], Commit::default())
+    }
+
+    /// Drops processed inbox entries past [`INBOX_RETENTION`] and audit records past
+    /// [`AUDIT_RETENTION`], at most every [`PRUNE_EVERY`]: the data dir stays bounded.
+    fn prune(&mut self, now: Timestamp) {
+        if now.duration_since(self.pruned_at) < PRUNE_EVERY {
+            return;
+        }
+        self.pruned_at = now;
+        let (Ok(inbox_before), Ok(audit_before)) = (
+            now.checked_sub(INBOX_RETENTION),
+            now.checked_sub(AUDIT_RETENTION),
+        ) else {
+            return;
+        };
+        match self.store.prune_inbox(inbox_before) {
+            Ok(n) if n > 0 => tracing::debug!(pruned = n, "old inbox entries pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the inbox failed"),
+        }
+        match self.store.prune_audit(audit_before) {
+            Ok(n) if n > 0 => tracing::debug!(pruned = n, "old audit records pruned"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+        }
     }
 
     /// Rotates the certificate when due and retires superseded ones no subscription uses.
@@ -1602,7 +1650,7 @@ fn health_fn(view: Arc<Mutex<HealthView>>, store: Arc<Store>) -> crate::webhook:
                 "degraded"
             },
             subscriptions: SubscriptionHealth { active, expected },
-            inbox_pending: store.pending_inbox().map_or(0, |p| p.len()),
+            inbox_pending: store.pending_inbox_len(),
             problems,
         }
     })
