@@ -16,6 +16,7 @@ mod orb_service {
     mod faults;
     mod intake;
     mod lifecycle;
+    mod maintenance;
     mod restart;
     mod scenarios;
     mod security;
