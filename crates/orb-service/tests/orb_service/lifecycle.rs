@@ -70,8 +70,9 @@ async fn an_expired_delta_token_falls_back_to_a_full_listing() {
         "the expired token was refused, then the window listed"
     );
     // An explicit resync after recovery changes nothing: no duplicate.
-    world.control(Control::ResyncExchange);
+    // Count before asking: the round may finish before the next line runs.
     let rounds = delta_rounds(&world);
+    world.control(Control::ResyncExchange);
     until("one more delta round", || delta_rounds(&world) > rounds).await;
     assert_eq!(world.reservations().len(), 1);
     world.stop().await;
