@@ -402,7 +402,10 @@ impl DemoWorld {
         let expected = world.rooms.len();
         world
             .until("orb's subscriptions to every room", |w| {
-                (w.graph.subscriptions().len() == expected).then_some(())
+                // Graph has them, and orb has recorded them: a notification that arrives
+                // before orb records its subscription would be refused as unknown.
+                let recorded = w.daemon().store().subscriptions().map_or(0, |s| s.len());
+                (w.graph.subscriptions().len() == expected && recorded == expected).then_some(())
             })
             .await
             .map_err(Error::Loop)?;

@@ -166,6 +166,15 @@ topdesk_location_id = "{location}"
             async move { g.subscriptions().len() == 1 }
         })
         .await;
+        // …and orb has recorded it, so that its notifications are not refused as unknown.
+        until("orb recorded the subscription", || {
+            world
+                .daemon()
+                .store()
+                .subscriptions()
+                .is_ok_and(|s| s.len() == 1)
+        })
+        .await;
         world
     }
 
