@@ -4,7 +4,7 @@ use jiff::SignedDuration;
 use orb_store::Processor;
 use orb_topdesk_client::{ReservationRef, ReservationUpdate};
 
-use super::world::{ALICE, BOB, ROOM, World, in_days, until};
+use super::world::{ALICE, BOB, ROOM, World, eventually, in_days, until};
 
 fn stored(world: &World) -> Vec<orb_store::Booking> {
     world
@@ -77,25 +77,26 @@ async fn an_outlook_booking_becomes_a_topdesk_reservation_with_the_orb_fields() 
     );
     // Health and metrics over HTTP.
     let base = format!("http://{}", world.daemon().local_addr());
-    let health: serde_json::Value = reqwest::get(format!("{base}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health(&base).await;
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["subscriptions"]["active"], 1);
     assert_eq!(health["subscriptions"]["expected"], 1);
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"orb_effects_total{kind="create_reservation",outcome="ok"} 1"#),
-        "{metrics}"
-    );
+    let metrics_url = format!("{base}/metrics");
+    let metrics = || async {
+        reqwest::get(&metrics_url)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    eventually("the effect is counted", || async {
+        metrics()
+            .await
+            .contains(r#"orb_effects_total{kind="create_reservation",outcome="ok"} 1"#)
+    })
+    .await;
+    let metrics = metrics().await;
     assert!(metrics.contains("orb_subscription_expiry_seconds{room=\"room-2.14@example.com\"}"));
     world.stop().await;
 }
@@ -331,14 +332,19 @@ async fn a_mailbox_outside_the_apps_scope_parks_the_booking_and_the_sync_goes_on
         })
     })
     .await;
+    // Health is recomputed after the loop's next round, not with the record.
     let base = format!("http://{}", world.daemon().local_addr());
-    let health: serde_json::Value = reqwest::get(format!("{base}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["status"], "degraded", "{health}");
+    eventually("/healthz reports the parked booking", || async {
+        health(&base).await["status"] == "degraded"
+    })
+    .await;
+    let health = health(&base).await;
+    assert!(
+        health["problems"].as_array().is_some_and(|p| p
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.contains("parked")))),
+        "{health}"
+    );
     // The rest of the sync is unaffected.
     world.book_in_outlook("Alice is in scope", in_days(2), 30);
     world
@@ -463,4 +469,14 @@ async fn shutdown_finishes_the_write_in_flight_and_records_its_outcome() {
     world.topdesk.set_latency(std::time::Duration::ZERO);
     world.start_daemon(addr).await;
     world.stop().await;
+}
+
+/// `GET {base}/healthz` as JSON.
+async fn health(base: &str) -> serde_json::Value {
+    reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
