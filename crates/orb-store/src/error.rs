@@ -29,6 +29,10 @@ pub enum Error {
     /// The operation needs the only handle to the store, but clones of it exist.
     #[error("the state store handle is shared; close the other handles first")]
     InUse,
+    /// Reopening the engine during [`crate::Store::checkpoint`] failed; every later
+    /// operation fails with this error (what was committed before is on disk).
+    #[error("the state store is closed after a failed checkpoint")]
+    Closed,
     /// A read or write failed in the storage engine (I/O error, disk full, read-only
     /// file system). Data that was durably committed before is unaffected.
     #[error("state store i/o failed")]

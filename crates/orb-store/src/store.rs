@@ -2,7 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use jiff::Timestamp;
 use sha2::{Digest as _, Sha256};
@@ -36,6 +37,8 @@ const KEY_CHECK_KEY: &[u8] = b"key_check";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"orb-store master key check";
 /// How many records one pruning or migration transaction touches.
 const CHUNK: usize = 1000;
+/// See [`OpenOptions::checkpoint_after_writes`].
+const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 5_000;
 
 /// Slot names bound into sealed records (see [`crate::crypto`]).
 pub(crate) mod aad {
@@ -75,6 +78,11 @@ pub struct OpenOptions {
     /// dropped, so reopening in the same process needs a brief grace period; another
     /// process holding the store still fails after this time.
     pub lock_timeout: std::time::Duration,
+    /// After how many writes (transactions and inbox appends) since the engine last
+    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 5,000).
+    /// The next start replays the log written since that snapshot, so this bounds the
+    /// replay; each checkpoint pauses the store for about that replay (see the README).
+    pub checkpoint_after_writes: u64,
 }
 
 impl Default for OpenOptions {
@@ -82,6 +90,7 @@ impl Default for OpenOptions {
         Self {
             cache_capacity: 64 * 1024 * 1024,
             lock_timeout: std::time::Duration::from_secs(10),
+            checkpoint_after_writes: DEFAULT_CHECKPOINT_AFTER_WRITES,
         }
     }
 }
@@ -103,8 +112,18 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    trees: Vec<Tree>,
+    /// The engine handle. Every operation holds a read guard while it touches the
+    /// engine; [`Store::checkpoint`] takes the write guard to close and reopen it. `None`
+    /// only if reopening failed (every operation then fails with [`Error::Closed`]).
+    ///
+    /// A thread must never take a second read guard while it holds one: std's lock
+    /// queues new readers behind a waiting writer, so that would deadlock against a
+    /// checkpoint. Each method therefore takes one guard ([`Store::engine`]) and calls no
+    /// other method that takes one while holding it.
+    engine: RwLock<Option<Engine>>,
+    /// Writes (transactions, inbox appends) since the engine last wrote its recovery
+    /// snapshot, i.e. since it was opened.
+    writes_since_snapshot: AtomicU64,
     sealer: Sealer,
     group: GroupCommit,
     /// SHA-256 of every retained inbox body → its sequence number, for duplicate
@@ -146,57 +165,57 @@ impl Store {
         Self::open_sealed(path.as_ref().to_owned(), Sealer::new(master), opts)
     }
 
-    /// Closes the engine and opens it again, returning the new handle.
+    /// Rewrites the engine's recovery snapshot, so that the next start replays nothing
+    /// written before this call; the store stays usable through every clone.
     ///
-    /// sled writes its recovery snapshot only while opening, so every later start replays
-    /// the log written since the last open (roughly 50 µs per booking write). A
-    /// long-running service can call this at a quiet moment (e.g. nightly) to pay that
-    /// replay then instead of at its next start. Blocks for the replay. Requires the only
-    /// handle: fails with [`Error::InUse`] while clones exist (they stay valid).
-    pub fn checkpoint(self) -> Result<Store> {
-        let inner = Arc::try_unwrap(self.inner).map_err(|_| Error::InUse)?;
-        inner.db.flush().db()?;
-        let Inner {
-            db,
-            trees,
-            sealer,
-            path,
-            opts,
-            ..
-        } = inner;
-        drop(trees);
-        drop(db);
-        Self::open_sealed(path, sealer, opts)
+    /// sled 0.34 writes that snapshot only while opening, so every start replays the log
+    /// written since the last open (tens of µs per write, seconds after 100k bookings).
+    /// This flushes, closes the engine and opens it again behind an internal lock:
+    /// operations on any clone wait for the pause (about the replay of the writes since
+    /// the previous snapshot, see [`OpenOptions::checkpoint_after_writes`]) and then
+    /// continue on the new engine. Call it at a quiet moment when
+    /// [`Store::checkpoint_due`] says so, and at a clean shutdown.
+    ///
+    /// If reopening fails, the error is returned and every later operation fails with
+    /// [`Error::Closed`]; whatever was committed before is on disk.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut slot = self.inner.engine.write().unwrap_or_else(|p| p.into_inner());
+        let Some(engine) = slot.take() else {
+            return Err(Error::Closed);
+        };
+        if let Err(e) = engine.db.flush() {
+            *slot = Some(engine);
+            return Err(from_sled(e));
+        }
+        let writes = self.inner.writes_since_snapshot.load(Ordering::Relaxed);
+        drop(engine);
+        *slot = Some(Engine::open(&self.inner.path, &self.inner.opts)?);
+        // Writes wait for the guard, so none happened since the load above.
+        self.inner
+            .writes_since_snapshot
+            .fetch_sub(writes, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether enough writes have accumulated since the engine's last recovery snapshot
+    /// that a [`Store::checkpoint`] is due ([`OpenOptions::checkpoint_after_writes`]).
+    pub fn checkpoint_due(&self) -> bool {
+        self.writes_since_checkpoint() >= self.inner.opts.checkpoint_after_writes
+    }
+
+    /// Writes (transactions and inbox appends) since the engine last wrote its recovery
+    /// snapshot: what the next start would replay.
+    pub fn writes_since_checkpoint(&self) -> u64 {
+        self.inner.writes_since_snapshot.load(Ordering::Relaxed)
     }
 
     fn open_sealed(path: PathBuf, sealer: Sealer, opts: OpenOptions) -> Result<Self> {
-        let open_err = |e: sled::Error| match e {
-            sled::Error::Io(source) => Error::Open {
-                path: path.clone(),
-                source,
-            },
-            other => from_sled(other),
-        };
-        let config = sled::Config::new()
-            .path(&path)
-            .cache_capacity(opts.cache_capacity)
-            // Part of the on-disk format: sled refuses to reopen a store with a different
-            // setting. zstd-compressed pages cut the size of 100k bookings about tenfold
-            // (≈ 940 MB → ≈ 80 MB) at the cost of write throughput (see the README).
-            .use_compression(true);
-        let db = open_retrying_lock(&config, opts.lock_timeout).map_err(|e| match e {
-            LockOrOther::Locked => Error::Locked { path: path.clone() },
-            LockOrOther::Other(e) => open_err(e),
-        })?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|n| db.open_tree(n))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(open_err)?;
+        let engine = Engine::open(&path, &opts)?;
+        check_format_and_key(&engine, &sealer)?;
         let store = Store {
             inner: Arc::new(Inner {
-                db,
-                trees,
+                engine: RwLock::new(Some(engine)),
+                writes_since_snapshot: AtomicU64::new(0),
                 sealer,
                 group: GroupCommit::new(),
                 inbox_hashes: Mutex::new(HashMap::new()),
@@ -205,131 +224,8 @@ impl Store {
                 opts,
             }),
         };
-        store.check_format_and_key()?;
         store.load_inbox_hashes()?;
         Ok(store)
-    }
-
-    fn check_format_and_key(&self) -> Result<()> {
-        let meta = self.tree(T_META);
-        let found = match meta.get(FORMAT_KEY).db()? {
-            Some(v) => Some(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                Error::Corrupt("format version record has the wrong length".to_owned())
-            })?)),
-            None => None,
-        };
-        match found {
-            Some(v) if v > CURRENT_FORMAT => {
-                return Err(Error::UnsupportedFormat {
-                    found: v,
-                    supported: CURRENT_FORMAT,
-                });
-            }
-            Some(0) => return Err(Error::Corrupt("format version 0 is invalid".to_owned())),
-            _ => {}
-        }
-        // Check the key before migrating so a wrong key never rewrites anything.
-        match meta.get(KEY_CHECK_KEY).db()? {
-            Some(sealed) => {
-                self.sealer()
-                    .open("key check", aad::KEY_CHECK, &sealed)
-                    .map_err(|_| Error::WrongMasterKey)?;
-            }
-            None => {
-                let sealed = self.sealer().seal(aad::KEY_CHECK, KEY_CHECK_PLAINTEXT)?;
-                meta.insert(KEY_CHECK_KEY, sealed).db()?;
-            }
-        }
-        match found {
-            None => {
-                if self.tree(T_BOOKINGS).first().db()?.is_some() {
-                    return Err(Error::Corrupt(
-                        "bookings exist but the format version is missing".to_owned(),
-                    ));
-                }
-                meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())
-                    .db()?;
-            }
-            Some(1) => {
-                self.migrate_1_to_2()?;
-                self.migrate_2_to_3()?;
-                self.migrate_3_to_4()?;
-            }
-            Some(2) => {
-                self.migrate_2_to_3()?;
-                self.migrate_3_to_4()?;
-            }
-            Some(3) => self.migrate_3_to_4()?,
-            Some(_) => {}
-        }
-        self.inner.db.flush().db()?;
-        Ok(())
-    }
-
-    /// Format 1 → 2: adds the correlation-id index entry of every booking. Idempotent, so
-    /// a crash midway simply repeats it on the next open; the version is bumped last.
-    fn migrate_1_to_2(&self) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        let mut n = 0;
-        for item in self.tree(T_BOOKINGS).iter() {
-            let (k, v) = item.db()?;
-            let b: Booking = decode("booking", &v)?;
-            let mut key = multi_prefix(kind::CORRELATION, b.correlation_id.as_str());
-            push_len_prefixed(&mut key, &k);
-            batch.insert(key, k);
-            n += 1;
-            if n % CHUNK == 0 {
-                self.tree(T_BOOKING_IDX)
-                    .apply_batch(std::mem::take(&mut batch))
-                    .db()?;
-            }
-        }
-        self.tree(T_BOOKING_IDX).apply_batch(batch).db()?;
-        self.inner.db.flush().db()?;
-        self.tree(T_META)
-            .insert(FORMAT_KEY, &2u32.to_be_bytes())
-            .db()?;
-        Ok(())
-    }
-
-    /// Format 2 → 3: inbox bodies are sealed under the master key (they carry Graph's
-    /// `clientState`). One transaction over the inbox and the version record, so a crash
-    /// leaves either format 2 untouched or format 3 complete — never a body sealed twice.
-    fn migrate_2_to_3(&self) -> Result<()> {
-        use sled::Transactional as _;
-        let mut sealed = Vec::new();
-        for item in self.tree(T_INBOX).iter() {
-            let (k, v) = item.db()?;
-            let mut e: InboxEntry = decode("inbox", &v)?;
-            e.body = self.sealer().seal(&aad::inbox(e.seq), &e.body)?;
-            sealed.push((k, encode("inbox", &e)?));
-        }
-        (self.tree(T_INBOX), self.tree(T_META))
-            .transaction(|(inbox, meta)| {
-                for (k, v) in &sealed {
-                    inbox.insert(k, v.as_slice())?;
-                }
-                meta.insert(FORMAT_KEY, &3u32.to_be_bytes())?;
-                Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
-            })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => from_sled(e),
-            })?;
-        self.inner.db.flush().db()?;
-        Ok(())
-    }
-
-    /// Format 3 → 4: adds the `engine_state` tree (opened, empty, with the others).
-    /// Format-3 bookings simply have no engine state; orb rebuilds it from the record.
-    /// Anything already in the tree (a crash between a newer write and the version bump
-    /// cannot produce any: only format 4 writes it) is left alone.
-    fn migrate_3_to_4(&self) -> Result<()> {
-        self.inner.db.flush().db()?;
-        self.tree(T_META)
-            .insert(FORMAT_KEY, &4u32.to_be_bytes())
-            .db()?;
-        Ok(())
     }
 
     /// Opens a stored inbox entry: its body is sealed on disk (format 3).
@@ -344,6 +240,7 @@ impl Store {
     /// The format version on disk (after any migration: [`CURRENT_FORMAT`]).
     pub fn format_version(&self) -> Result<u32> {
         let v = self
+            .engine()?
             .tree(T_META)
             .get(FORMAT_KEY)
             .db()?
@@ -360,7 +257,7 @@ impl Store {
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.inner.db.size_on_disk().db()
+        self.engine()?.db.size_on_disk().db()
     }
 
     /// How many flushes durable commits have performed so far (group commit makes this
@@ -397,7 +294,8 @@ impl Store {
 
     /// The booking with this match id.
     pub fn booking(&self, id: &MatchId) -> Result<Option<Booking>> {
-        self.tree(T_BOOKINGS)
+        self.engine()?
+            .tree(T_BOOKINGS)
             .get(id.as_str().as_bytes())
             .db()?
             .map(|v| decode("booking", &v))
@@ -405,18 +303,26 @@ impl Store {
     }
 
     /// All bookings in match-id order.
+    ///
+    /// Reads in batches, each under its own short read guard, so the caller may use the
+    /// store (and a checkpoint may run) between items.
     pub fn bookings(&self) -> impl Iterator<Item = Result<Booking>> + '_ {
-        self.tree(T_BOOKINGS).iter().map(|item| {
-            let (_, v) = item.db()?;
-            decode("booking", &v)
-        })
+        Paged {
+            store: self,
+            tree: T_BOOKINGS,
+            after: None,
+            batch: std::collections::VecDeque::new(),
+            done: false,
+        }
+        .map(|item| decode("booking", &item?))
     }
 
     /// The sync engine's working state saved with the booking's current record
     /// ([`Transaction::save_booking_with_engine_state`]); `None` when the record was
     /// saved without one (or before format 4).
     pub fn engine_state(&self, id: &MatchId) -> Result<Option<Vec<u8>>> {
-        self.tree(T_ENGINE_STATE)
+        self.engine()?
+            .tree(T_ENGINE_STATE)
             .get(id.as_str().as_bytes())
             .db()?
             .map(|sealed| {
@@ -428,8 +334,9 @@ impl Store {
     }
 
     /// Number of bookings.
+    /// (0 once the store is closed after a failed [`Store::checkpoint`]).
     pub fn booking_count(&self) -> usize {
-        self.tree(T_BOOKINGS).len()
+        self.engine().map_or(0, |e| e.tree(T_BOOKINGS).len())
     }
 
     /// The booking whose room-calendar event has this id.
@@ -487,8 +394,9 @@ impl Store {
     }
 
     fn unique_lookup(&self, key: Vec<u8>) -> Result<Option<Booking>> {
-        match self.tree(T_BOOKING_IDX).get(key).db()? {
-            Some(id) => self
+        let e = self.engine()?;
+        match e.tree(T_BOOKING_IDX).get(key).db()? {
+            Some(id) => e
                 .tree(T_BOOKINGS)
                 .get(id)
                 .db()?
@@ -499,12 +407,13 @@ impl Store {
     }
 
     fn multi_lookup(&self, prefix: Vec<u8>) -> Result<Vec<Booking>> {
+        let e = self.engine()?;
         let mut out = Vec::new();
-        for item in self.tree(T_BOOKING_IDX).scan_prefix(prefix) {
+        for item in e.tree(T_BOOKING_IDX).scan_prefix(prefix) {
             let (_, id) = item.db()?;
             // Index and record are written in one transaction, so the record exists; a
             // missing one would be reported by `verify_integrity`, not here.
-            if let Some(v) = self.tree(T_BOOKINGS).get(id).db()? {
+            if let Some(v) = e.tree(T_BOOKINGS).get(id).db()? {
                 out.push(decode("booking", &v)?);
             }
         }
@@ -529,7 +438,8 @@ impl Store {
 
     /// The subscription with this id.
     pub fn subscription(&self, id: &SubscriptionId) -> Result<Option<Subscription>> {
-        self.tree(T_SUBSCRIPTIONS)
+        self.engine()?
+            .tree(T_SUBSCRIPTIONS)
             .get(id.as_str().as_bytes())
             .db()?
             .map(|v| self.open_subscription(&v))
@@ -538,7 +448,8 @@ impl Store {
 
     /// All subscriptions in id order.
     pub fn subscriptions(&self) -> Result<Vec<Subscription>> {
-        self.tree(T_SUBSCRIPTIONS)
+        self.engine()?
+            .tree(T_SUBSCRIPTIONS)
             .iter()
             .map(|item| self.open_subscription(&item.db()?.1))
             .collect()
@@ -581,7 +492,8 @@ impl Store {
 
     /// Decrypts a stored secret.
     pub fn secret(&self, name: &str) -> Result<Option<SecretBytes>> {
-        match self.tree(T_SECRETS).get(name.as_bytes()).db()? {
+        let sealed = self.engine()?.tree(T_SECRETS).get(name.as_bytes()).db()?;
+        match sealed {
             Some(sealed) => {
                 let plain = self.sealer().open("secret", &aad::secret(name), &sealed)?;
                 Ok(Some(SecretBytes::new(plain.to_vec())))
@@ -592,7 +504,8 @@ impl Store {
 
     /// Names of the stored secrets.
     pub fn secret_names(&self) -> Result<Vec<String>> {
-        self.tree(T_SECRETS)
+        self.engine()?
+            .tree(T_SECRETS)
             .iter()
             .keys()
             .map(|k| Ok(String::from_utf8_lossy(&k.db()?).into_owned()))
@@ -615,7 +528,8 @@ impl Store {
 
     /// Decrypts one notification-encryption key.
     pub fn encryption_key(&self, id: &str) -> Result<Option<EncryptionKey>> {
-        self.tree(T_KEYS)
+        self.engine()?
+            .tree(T_KEYS)
             .get(id.as_bytes())
             .db()?
             .map(|sealed| self.open_key(id, &sealed))
@@ -624,7 +538,8 @@ impl Store {
 
     /// All notification-encryption keys (the ring), in id order.
     pub fn encryption_keys(&self) -> Result<Vec<EncryptionKey>> {
-        self.tree(T_KEYS)
+        self.engine()?
+            .tree(T_KEYS)
             .iter()
             .map(|item| {
                 let (k, sealed) = item.db()?;
@@ -666,6 +581,7 @@ impl Store {
     /// The Graph delta link of a room.
     pub fn delta_link(&self, room: &RoomMailbox) -> Result<Option<String>> {
         Ok(self
+            .engine()?
             .tree(T_CURSORS)
             .get(cursor_key(b'd', room.as_str()))
             .db()?
@@ -681,7 +597,12 @@ impl Store {
 
     /// A TOPdesk poll watermark.
     pub fn watermark(&self, name: &str) -> Result<Option<Timestamp>> {
-        match self.tree(T_CURSORS).get(cursor_key(b'w', name)).db()? {
+        let v = self
+            .engine()?
+            .tree(T_CURSORS)
+            .get(cursor_key(b'w', name))
+            .db()?;
+        match v {
             Some(v) => {
                 let n = i128::from_be_bytes(v.as_ref().try_into().map_err(|_| {
                     Error::Corrupt("watermark record has the wrong length".to_owned())
@@ -715,7 +636,8 @@ impl Store {
                     duplicate: true,
                 }
             } else {
-                let seq = InboxSeq(self.generate_id()?);
+                let e = self.engine()?;
+                let seq = InboxSeq(e.db.generate_id().db()?);
                 let entry = encode(
                     "inbox",
                     &InboxEntry {
@@ -727,7 +649,11 @@ impl Store {
                         done_at: None,
                     },
                 )?;
-                self.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry).db()?;
+                e.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry).db()?;
+                drop(e);
+                self.inner
+                    .writes_since_snapshot
+                    .fetch_add(1, Ordering::Relaxed);
                 hashes.insert(hash, seq);
                 self.inbox_pending().insert(seq);
                 InboxAppend {
@@ -755,7 +681,8 @@ impl Store {
         let seqs: Vec<InboxSeq> = self.inbox_pending().iter().copied().collect();
         let mut out = Vec::with_capacity(seqs.len());
         for seq in seqs {
-            let Some(bytes) = self.tree(T_INBOX).get(seq.0.to_be_bytes()).db()? else {
+            let bytes = self.engine()?.tree(T_INBOX).get(seq.0.to_be_bytes()).db()?;
+            let Some(bytes) = bytes else {
                 continue;
             };
             let e: InboxEntry = decode("inbox", &bytes)?;
@@ -773,23 +700,22 @@ impl Store {
 
     /// One inbox entry.
     pub fn inbox_entry(&self, seq: InboxSeq) -> Result<Option<InboxEntry>> {
-        self.tree(T_INBOX)
-            .get(seq.0.to_be_bytes())
-            .db()?
+        let bytes = self.engine()?.tree(T_INBOX).get(seq.0.to_be_bytes()).db()?;
+        bytes
             .map(|v| decode("inbox", &v).and_then(|e| self.unseal_inbox(e)))
             .transpose()
     }
 
     /// Number of inbox entries (pending and done).
     pub fn inbox_len(&self) -> usize {
-        self.tree(T_INBOX).len()
+        self.engine().map_or(0, |e| e.tree(T_INBOX).len())
     }
 
     /// Deletes entries that were marked done before `before` (and with them their
     /// duplicate-detection hashes); returns how many. Durable.
     pub fn prune_inbox(&self, before: Timestamp) -> Result<usize> {
         let mut victims = Vec::new();
-        for item in self.tree(T_INBOX).iter() {
+        for item in self.engine()?.tree(T_INBOX).iter() {
             let (k, v) = item.db()?;
             let e: InboxEntry = decode("inbox", &v)?;
             if e.done_at.is_some_and(|d| d < before) {
@@ -828,8 +754,9 @@ impl Store {
     /// Pending entries due at `now` (next attempt ≤ now), earliest first, at most `limit`.
     pub fn due_effects(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxEntry>> {
         let end = time_id_key(now, u64::MAX);
+        let e = self.engine()?;
         let mut out = Vec::new();
-        for item in self.tree(T_OUTBOX_DUE).range(..=end.as_slice()).keys() {
+        for item in e.tree(T_OUTBOX_DUE).range(..=end.as_slice()).keys() {
             if out.len() >= limit {
                 break;
             }
@@ -838,8 +765,8 @@ impl Store {
                 .get(8..)
                 .and_then(u64_from_key)
                 .ok_or_else(|| Error::Corrupt("malformed outbox schedule key".to_owned()))?;
-            if let Some(e) = self.effect(OutboxId(id))? {
-                out.push(e);
+            if let Some(v) = e.tree(T_OUTBOX).get(id.to_be_bytes()).db()? {
+                out.push(decode("outbox", &v)?);
             }
         }
         Ok(out)
@@ -847,7 +774,8 @@ impl Store {
 
     /// When the earliest pending entry becomes due (for the executor's timer).
     pub fn next_due_at(&self) -> Result<Option<Timestamp>> {
-        match self.tree(T_OUTBOX_DUE).first().db()? {
+        let first = self.engine()?.tree(T_OUTBOX_DUE).first().db()?;
+        match first {
             Some((k, _)) => {
                 let id = k
                     .get(8..)
@@ -861,7 +789,8 @@ impl Store {
 
     /// One outbox entry.
     pub fn effect(&self, id: OutboxId) -> Result<Option<OutboxEntry>> {
-        self.tree(T_OUTBOX)
+        self.engine()?
+            .tree(T_OUTBOX)
             .get(id.0.to_be_bytes())
             .db()?
             .map(|v| decode("outbox", &v))
@@ -870,7 +799,8 @@ impl Store {
 
     /// All outbox entries in id (enqueue) order.
     pub fn effects(&self) -> Result<Vec<OutboxEntry>> {
-        self.tree(T_OUTBOX)
+        self.engine()?
+            .tree(T_OUTBOX)
             .iter()
             .map(|item| decode("outbox", &item.db()?.1))
             .collect()
@@ -896,8 +826,9 @@ impl Store {
 
     /// Outbox depth by state.
     pub fn outbox_depth(&self) -> Result<OutboxDepth> {
-        let total = self.tree(T_OUTBOX).len();
-        let pending = self.tree(T_OUTBOX_DUE).len();
+        let e = self.engine()?;
+        let total = e.tree(T_OUTBOX).len();
+        let pending = e.tree(T_OUTBOX_DUE).len();
         Ok(OutboxDepth {
             pending,
             parked: total.saturating_sub(pending),
@@ -974,7 +905,8 @@ impl Store {
 
     /// Audit records with `at >= since`, oldest first, at most `limit`.
     pub fn audit_since(&self, since: Timestamp, limit: usize) -> Result<Vec<AuditRecord>> {
-        self.tree(T_AUDIT)
+        self.engine()?
+            .tree(T_AUDIT)
             .range(time_id_key(since, 0).as_slice()..)
             .values()
             .take(limit)
@@ -984,7 +916,7 @@ impl Store {
 
     /// Number of audit records.
     pub fn audit_len(&self) -> usize {
-        self.tree(T_AUDIT).len()
+        self.engine().map_or(0, |e| e.tree(T_AUDIT).len())
     }
 
     /// Retention: deletes audit records with `at < before` together with their index
@@ -994,7 +926,12 @@ impl Store {
         let mut removed = 0;
         loop {
             let mut ops = Vec::new();
-            for item in self.tree(T_AUDIT).range(..end.as_slice()).take(CHUNK) {
+            for item in self
+                .engine()?
+                .tree(T_AUDIT)
+                .range(..end.as_slice())
+                .take(CHUNK)
+            {
                 let (k, v) = item.db()?;
                 let r: AuditRecord = decode("audit", &v)?;
                 ops.push(Op::Delete {
@@ -1025,10 +962,11 @@ impl Store {
     fn audit_lookup(&self, tag: u8, value: &str) -> Result<Vec<AuditRecord>> {
         let mut prefix = vec![tag];
         push_len_prefixed(&mut prefix, value.as_bytes());
+        let e = self.engine()?;
         let mut out = Vec::new();
-        for item in self.tree(T_AUDIT_IDX).scan_prefix(prefix) {
+        for item in e.tree(T_AUDIT_IDX).scan_prefix(prefix) {
             let (_, key) = item.db()?;
-            if let Some(v) = self.tree(T_AUDIT).get(key).db()? {
+            if let Some(v) = e.tree(T_AUDIT).get(key).db()? {
                 out.push(decode("audit", &v)?);
             }
         }
@@ -1043,22 +981,27 @@ impl Store {
     /// [`Error::Corrupt`] describing the first problem. Reads the whole store.
     pub fn verify_integrity(&self) -> Result<()> {
         let corrupt = |m: String| Err(Error::Corrupt(m));
+        // A copy, taken before the engine guard: `append_inbox` takes the map's lock
+        // first and the guard second, so holding both here the other way round could
+        // deadlock against it and a waiting checkpoint.
+        let hashes = self.inbox_hashes().clone();
+        let e = self.engine()?;
         let mut expected = HashSet::new();
-        for item in self.tree(T_BOOKINGS).iter() {
+        for item in e.tree(T_BOOKINGS).iter() {
             let (k, v) = item.db()?;
             let b: Booking = decode("booking", &v)?;
             if b.match_id.as_str().as_bytes() != k.as_ref() {
                 return corrupt(format!("booking stored under the wrong key {}", b.match_id));
             }
-            for e in index_entries(&b, CURRENT_FORMAT) {
-                match self.tree(T_BOOKING_IDX).get(&e.key).db()? {
+            for entry in index_entries(&b, CURRENT_FORMAT) {
+                match e.tree(T_BOOKING_IDX).get(&entry.key).db()? {
                     Some(holder) if holder == k => {}
                     _ => return corrupt(format!("index entry missing for booking {}", b.match_id)),
                 }
-                expected.insert(e.key);
+                expected.insert(entry.key);
             }
         }
-        for item in self.tree(T_BOOKING_IDX).iter() {
+        for item in e.tree(T_BOOKING_IDX).iter() {
             let (k, holder) = item.db()?;
             if !expected.contains(k.as_ref()) {
                 return corrupt(format!(
@@ -1068,48 +1011,50 @@ impl Store {
             }
         }
         {
-            let hashes = self.inbox_hashes();
-            for item in self.tree(T_INBOX).iter() {
+            for item in e.tree(T_INBOX).iter() {
                 let (k, v) = item.db()?;
-                let e: InboxEntry = decode("inbox", &v)?;
-                if k.as_ref() != e.seq.0.to_be_bytes() {
-                    return corrupt(format!("inbox entry {} stored under the wrong key", e.seq));
+                let entry: InboxEntry = decode("inbox", &v)?;
+                if k.as_ref() != entry.seq.0.to_be_bytes() {
+                    return corrupt(format!(
+                        "inbox entry {} stored under the wrong key",
+                        entry.seq
+                    ));
                 }
-                if hashes.get(&e.hash) != Some(&e.seq) {
-                    return corrupt(format!("inbox entry {} has no duplicate hash", e.seq));
+                if hashes.get(&entry.hash) != Some(&entry.seq) {
+                    return corrupt(format!("inbox entry {} has no duplicate hash", entry.seq));
                 }
             }
-            if hashes.len() != self.tree(T_INBOX).len() {
+            if hashes.len() != e.tree(T_INBOX).len() {
                 return corrupt("inbox hash count differs from entry count".to_owned());
             }
         }
         let mut pending = 0;
-        for item in self.tree(T_OUTBOX).iter() {
+        for item in e.tree(T_OUTBOX).iter() {
             let (_, v) = item.db()?;
-            let e: OutboxEntry = decode("outbox", &v)?;
-            let scheduled = self
+            let entry: OutboxEntry = decode("outbox", &v)?;
+            let scheduled = e
                 .tree(T_OUTBOX_DUE)
-                .contains_key(time_id_key(e.next_attempt_at, e.id.0))
+                .contains_key(time_id_key(entry.next_attempt_at, entry.id.0))
                 .db()?;
-            if scheduled != (e.state == OutboxState::Pending) {
+            if scheduled != (entry.state == OutboxState::Pending) {
                 return corrupt(format!(
                     "outbox entry {} has an inconsistent schedule",
-                    e.id
+                    entry.id
                 ));
             }
             pending += usize::from(scheduled);
         }
-        if pending != self.tree(T_OUTBOX_DUE).len() {
+        if pending != e.tree(T_OUTBOX_DUE).len() {
             return corrupt("outbox schedule has entries without a record".to_owned());
         }
-        for item in self.tree(T_AUDIT_IDX).iter() {
+        for item in e.tree(T_AUDIT_IDX).iter() {
             let (_, key) = item.db()?;
-            if !self.tree(T_AUDIT).contains_key(key).db()? {
+            if !e.tree(T_AUDIT).contains_key(key).db()? {
                 return corrupt("audit index entry without a record".to_owned());
             }
         }
-        for key in self.tree(T_ENGINE_STATE).iter().keys() {
-            if !self.tree(T_BOOKINGS).contains_key(key.db()?).db()? {
+        for key in e.tree(T_ENGINE_STATE).iter().keys() {
+            if !e.tree(T_BOOKINGS).contains_key(key.db()?).db()? {
                 return corrupt("engine state without a booking".to_owned());
             }
         }
@@ -1130,7 +1075,7 @@ impl Store {
     fn load_inbox_hashes(&self) -> Result<()> {
         let mut hashes = HashMap::new();
         let mut pending = std::collections::BTreeSet::new();
-        for item in self.tree(T_INBOX).iter().values() {
+        for item in self.engine()?.tree(T_INBOX).iter().values() {
             let e: InboxEntry = decode("inbox", &item.db()?)?;
             hashes.insert(e.hash, e.seq);
             if e.done_at.is_none() {
@@ -1150,8 +1095,13 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    fn tree(&self, i: usize) -> &Tree {
-        &self.inner.trees[i]
+    /// A read guard on the engine (see [`Inner::engine`]: never two in one thread).
+    fn engine(&self) -> Result<EngineRef<'_>> {
+        let guard = self.inner.engine.read().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(Error::Closed);
+        }
+        Ok(EngineRef(guard))
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
@@ -1159,15 +1109,21 @@ impl Store {
     }
 
     pub(crate) fn generate_id(&self) -> Result<u64> {
-        self.inner.db.generate_id().db()
+        self.engine()?.db.generate_id().db()
     }
 
     pub(crate) fn apply(&self, ops: &[Op]) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
-        let trees: Vec<&Tree> = self.inner.trees.iter().collect();
-        apply_ops(&trees, ops)?;
+        {
+            let e = self.engine()?;
+            let trees: Vec<&Tree> = e.trees.iter().collect();
+            apply_ops(&trees, ops)?;
+        }
+        self.inner
+            .writes_since_snapshot
+            .fetch_add(1, Ordering::Relaxed);
         let done: Vec<InboxSeq> = ops
             .iter()
             .filter_map(|op| match op {
@@ -1188,13 +1144,256 @@ impl Store {
     pub(crate) fn durable(&self) -> Result<()> {
         let ticket = self.inner.group.applied();
         self.inner.group.wait_durable(ticket, || {
-            self.inner.db.flush().map(drop).map_err(|e| match e {
+            let engine = self.engine().map_err(|e| e.to_string())?;
+            engine.db.flush().map(drop).map_err(|e| match e {
                 // The OS error text ("No space left on device") is what an operator
                 // needs; it never contains data.
                 sled::Error::Io(io) => io.to_string(),
                 other => other.to_string(),
             })
         })
+    }
+}
+
+/// The sled database and its trees, opened together and dropped together.
+pub(crate) struct Engine {
+    db: sled::Db,
+    trees: Vec<Tree>,
+}
+
+impl Engine {
+    fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        let open_err = |e: sled::Error| match e {
+            sled::Error::Io(source) => Error::Open {
+                path: path.to_owned(),
+                source,
+            },
+            other => from_sled(other),
+        };
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(opts.cache_capacity)
+            // Part of the on-disk format: sled refuses to reopen a store with a different
+            // setting. zstd-compressed pages cut the size of 100k bookings about tenfold
+            // (≈ 940 MB → ≈ 80 MB) at the cost of write throughput (see the README).
+            .use_compression(true);
+        let db = open_retrying_lock(&config, opts.lock_timeout).map_err(|e| match e {
+            LockOrOther::Locked => Error::Locked {
+                path: path.to_owned(),
+            },
+            LockOrOther::Other(e) => open_err(e),
+        })?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|n| db.open_tree(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(open_err)?;
+        Ok(Self { db, trees })
+    }
+
+    fn tree(&self, i: usize) -> &Tree {
+        &self.trees[i]
+    }
+}
+
+/// A read guard on the engine; see [`Inner::engine`] for the one-guard-per-thread rule.
+pub(crate) struct EngineRef<'a>(RwLockReadGuard<'a, Option<Engine>>);
+
+impl std::ops::Deref for EngineRef<'_> {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        match &*self.0 {
+            Some(e) => e,
+            // `Store::engine` hands out an `EngineRef` only after checking `Some`, and
+            // the slot cannot change while the read guard is held.
+            None => unreachable!("engine guard without an engine"),
+        }
+    }
+}
+
+/// Checks the format version and the master key at open, migrating older formats. Runs
+/// before the store is shared, on the engine directly.
+fn check_format_and_key(e: &Engine, sealer: &Sealer) -> Result<()> {
+    let meta = e.tree(T_META);
+    let found = match meta.get(FORMAT_KEY).db()? {
+        Some(v) => Some(u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+            Error::Corrupt("format version record has the wrong length".to_owned())
+        })?)),
+        None => None,
+    };
+    match found {
+        Some(v) if v > CURRENT_FORMAT => {
+            return Err(Error::UnsupportedFormat {
+                found: v,
+                supported: CURRENT_FORMAT,
+            });
+        }
+        Some(0) => return Err(Error::Corrupt("format version 0 is invalid".to_owned())),
+        _ => {}
+    }
+    // Check the key before migrating so a wrong key never rewrites anything.
+    match meta.get(KEY_CHECK_KEY).db()? {
+        Some(sealed) => {
+            sealer
+                .open("key check", aad::KEY_CHECK, &sealed)
+                .map_err(|_| Error::WrongMasterKey)?;
+        }
+        None => {
+            let sealed = sealer.seal(aad::KEY_CHECK, KEY_CHECK_PLAINTEXT)?;
+            meta.insert(KEY_CHECK_KEY, sealed).db()?;
+        }
+    }
+    match found {
+        None => {
+            if e.tree(T_BOOKINGS).first().db()?.is_some() {
+                return Err(Error::Corrupt(
+                    "bookings exist but the format version is missing".to_owned(),
+                ));
+            }
+            meta.insert(FORMAT_KEY, &CURRENT_FORMAT.to_be_bytes())
+                .db()?;
+        }
+        Some(1) => {
+            migrate_1_to_2(e)?;
+            migrate_2_to_3(e, sealer)?;
+            migrate_3_to_4(e)?;
+        }
+        Some(2) => {
+            migrate_2_to_3(e, sealer)?;
+            migrate_3_to_4(e)?;
+        }
+        Some(3) => migrate_3_to_4(e)?,
+        Some(_) => {}
+    }
+    e.db.flush().db()?;
+    Ok(())
+}
+
+/// Format 1 → 2: adds the correlation-id index entry of every booking. Idempotent, so a
+/// crash midway simply repeats it on the next open; the version is bumped last.
+fn migrate_1_to_2(e: &Engine) -> Result<()> {
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    for item in e.tree(T_BOOKINGS).iter() {
+        let (k, v) = item.db()?;
+        let b: Booking = decode("booking", &v)?;
+        let mut key = multi_prefix(kind::CORRELATION, b.correlation_id.as_str());
+        push_len_prefixed(&mut key, &k);
+        batch.insert(key, k);
+        n += 1;
+        if n % CHUNK == 0 {
+            e.tree(T_BOOKING_IDX)
+                .apply_batch(std::mem::take(&mut batch))
+                .db()?;
+        }
+    }
+    e.tree(T_BOOKING_IDX).apply_batch(batch).db()?;
+    e.db.flush().db()?;
+    e.tree(T_META)
+        .insert(FORMAT_KEY, &2u32.to_be_bytes())
+        .db()?;
+    Ok(())
+}
+
+/// Format 2 → 3: inbox bodies are sealed under the master key (they carry Graph's
+/// `clientState`). One transaction over the inbox and the version record, so a crash
+/// leaves either format 2 untouched or format 3 complete — never a body sealed twice.
+fn migrate_2_to_3(e: &Engine, sealer: &Sealer) -> Result<()> {
+    use sled::Transactional as _;
+    let mut sealed = Vec::new();
+    for item in e.tree(T_INBOX).iter() {
+        let (k, v) = item.db()?;
+        let mut entry: InboxEntry = decode("inbox", &v)?;
+        entry.body = sealer.seal(&aad::inbox(entry.seq), &entry.body)?;
+        sealed.push((k, encode("inbox", &entry)?));
+    }
+    (e.tree(T_INBOX), e.tree(T_META))
+        .transaction(|(inbox, meta)| {
+            for (k, v) in &sealed {
+                inbox.insert(k, v.as_slice())?;
+            }
+            meta.insert(FORMAT_KEY, &3u32.to_be_bytes())?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
+        })
+        .map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => from_sled(e),
+        })?;
+    e.db.flush().db()?;
+    Ok(())
+}
+
+/// Format 3 → 4: adds the `engine_state` tree (opened, empty, with the others).
+/// Format-3 bookings simply have no engine state; orb rebuilds it from the record.
+/// Anything already in the tree (a crash between a newer write and the version bump
+/// cannot produce any: only format 4 writes it) is left alone.
+fn migrate_3_to_4(e: &Engine) -> Result<()> {
+    e.db.flush().db()?;
+    e.tree(T_META)
+        .insert(FORMAT_KEY, &4u32.to_be_bytes())
+        .db()?;
+    Ok(())
+}
+
+/// Values of one tree in key order, read [`PAGE`] at a time, each page under its own
+/// read guard (so no guard is held while the caller works on an item).
+struct Paged<'s> {
+    store: &'s Store,
+    tree: usize,
+    after: Option<sled::IVec>,
+    batch: std::collections::VecDeque<Result<sled::IVec>>,
+    done: bool,
+}
+
+/// Records read per guard by [`Paged`].
+const PAGE: usize = 256;
+
+impl Iterator for Paged<'_> {
+    type Item = Result<sled::IVec>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.batch.is_empty() && !self.done {
+            self.fill();
+        }
+        self.batch.pop_front()
+    }
+}
+
+impl Paged<'_> {
+    fn fill(&mut self) {
+        let e = match self.store.engine() {
+            Ok(e) => e,
+            Err(err) => {
+                self.done = true;
+                self.batch.push_back(Err(err));
+                return;
+            }
+        };
+        let tree = e.tree(self.tree);
+        let items = match self.after.take() {
+            Some(k) => tree.range((
+                std::ops::Bound::Excluded(k),
+                std::ops::Bound::<sled::IVec>::Unbounded,
+            )),
+            None => tree.iter(),
+        };
+        for item in items {
+            match item.db() {
+                Ok((k, v)) => {
+                    self.after = Some(k);
+                    self.batch.push_back(Ok(v));
+                    if self.batch.len() == PAGE {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    self.batch.push_back(Err(err));
+                    break;
+                }
+            }
+        }
+        self.done = true;
     }
 }
 
