@@ -11,7 +11,7 @@
 //! clock: callers pass `now`. It never writes a secret, private key or client state to
 //! disk unencrypted and never puts one in an error message.
 //!
-//! # On-disk format (version 4)
+//! # On-disk format (version 5)
 //!
 //! One sled database directory holds these trees (names are part of the format):
 //!
@@ -24,7 +24,7 @@
 //! | `secrets` | name | sealed bytes |
 //! | `encryption_keys` | certificate id | sealed postcard [`EncryptionKey`] |
 //! | `cursors` | `d ‖ room` / `w ‖ name` | delta link UTF-8 / `i128` BE nanoseconds |
-//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] with its `body` sealed (pending while `done_at` is empty) |
+//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`]: `body` sealed while pending (`done_at` empty), empty once done |
 //! | `outbox` | id `u64` BE | postcard [`OutboxEntry`] |
 //! | `outbox_due` | `time ‖ id` | empty (present while pending) |
 //! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
@@ -56,14 +56,20 @@
 //!
 //! sled itself stores the trees as zstd-compressed pages (`use_compression(true)`); that
 //! setting is part of the format too, since sled refuses to reopen a store with a
-//! different one. sled writes its recovery snapshot only when it opens a store, so the
-//! first open after a long write session replays that session's log (seconds for
-//! 100k bookings); later opens take tens of milliseconds.
+//! different one. sled writes its recovery snapshot only when it opens a store, so an
+//! open replays the log written since the previous open (seconds after 100k bookings).
+//! [`Store::checkpoint`] closes and reopens the engine behind an internal lock (every
+//! operation holds a read guard, the checkpoint the write guard), so a running service
+//! rewrites the snapshot without giving up its handles; [`Store::checkpoint_due`] says
+//! when enough writes have accumulated ([`OpenOptions::checkpoint_after_writes`]).
 //!
 //! Format history: 1 = first format (no correlation-id booking index); 2 = adds that
-//! index; 3 = inbox bodies sealed (they carry Graph's `clientState`); 4 = current: the
+//! index; 3 = inbox bodies sealed (they carry Graph's `clientState`); 4 = the
 //! `engine_state` tree (migration: the tree is created empty, so format-3 bookings have
-//! no engine state and their reader falls back to the record).
+//! no engine state and their reader falls back to the record); 5 = current: a done inbox
+//! entry keeps no body, only its hash for duplicate detection until it is pruned
+//! (migration: the bodies of done entries are dropped in one transaction with the
+//! version bump).
 //! Opening a store whose version is newer than [`CURRENT_FORMAT`] fails with
 //! [`Error::UnsupportedFormat`] before anything is written.
 

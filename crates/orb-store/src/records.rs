@@ -219,7 +219,8 @@ pub struct InboxEntry {
     /// When it was received.
     #[serde(with = "ts")]
     pub received_at: Timestamp,
-    /// The body exactly as POSTed (still encrypted if Graph encrypted it).
+    /// The body exactly as POSTed (still encrypted if Graph encrypted it) while the
+    /// entry is pending; empty once it is done (format 5 keeps only the hash then).
     pub body: Vec<u8>,
     /// SHA-256 of the body.
     pub hash: [u8; 32],

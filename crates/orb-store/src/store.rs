@@ -30,7 +30,7 @@ use crate::txn::{
 
 /// The format this build writes (see the crate docs for the history); older formats are
 /// migrated on open.
-pub const CURRENT_FORMAT: u32 = 4;
+pub const CURRENT_FORMAT: u32 = 5;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const KEY_CHECK_KEY: &[u8] = b"key_check";
@@ -228,8 +228,12 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens a stored inbox entry: its body is sealed on disk (format 3).
+    /// Opens a stored inbox entry: its body is sealed on disk (format 3); a done entry
+    /// has none (format 5).
     fn unseal_inbox(&self, mut e: InboxEntry) -> Result<InboxEntry> {
+        if e.done_at.is_some() && e.body.is_empty() {
+            return Ok(e);
+        }
         e.body = self
             .sealer()
             .open("inbox entry", &aad::inbox(e.seq), &e.body)?
@@ -1258,12 +1262,18 @@ fn check_format_and_key(e: &Engine, sealer: &Sealer) -> Result<()> {
             migrate_1_to_2(e)?;
             migrate_2_to_3(e, sealer)?;
             migrate_3_to_4(e)?;
+            migrate_4_to_5(e)?;
         }
         Some(2) => {
             migrate_2_to_3(e, sealer)?;
             migrate_3_to_4(e)?;
+            migrate_4_to_5(e)?;
         }
-        Some(3) => migrate_3_to_4(e)?,
+        Some(3) => {
+            migrate_3_to_4(e)?;
+            migrate_4_to_5(e)?;
+        }
+        Some(4) => migrate_4_to_5(e)?,
         Some(_) => {}
     }
     e.db.flush().db()?;
@@ -1333,6 +1343,36 @@ fn migrate_3_to_4(e: &Engine) -> Result<()> {
     e.tree(T_META)
         .insert(FORMAT_KEY, &4u32.to_be_bytes())
         .db()?;
+    Ok(())
+}
+
+/// Format 4 → 5: a done inbox entry keeps no body (only its hash, for duplicate
+/// detection until pruned). One transaction over the inbox and the version record, like
+/// 2 → 3.
+fn migrate_4_to_5(e: &Engine) -> Result<()> {
+    use sled::Transactional as _;
+    let mut stripped = Vec::new();
+    for item in e.tree(T_INBOX).iter() {
+        let (k, v) = item.db()?;
+        let mut entry: InboxEntry = decode("inbox", &v)?;
+        if entry.done_at.is_some() && !entry.body.is_empty() {
+            entry.body = Vec::new();
+            stripped.push((k, encode("inbox", &entry)?));
+        }
+    }
+    (e.tree(T_INBOX), e.tree(T_META))
+        .transaction(|(inbox, meta)| {
+            for (k, v) in &stripped {
+                inbox.insert(k, v.as_slice())?;
+            }
+            meta.insert(FORMAT_KEY, &5u32.to_be_bytes())?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
+        })
+        .map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => from_sled(e),
+        })?;
+    e.db.flush().db()?;
     Ok(())
 }
 

@@ -400,6 +400,9 @@ fn apply_op(v: &[TransactionalTree], op: &Op) -> TxResult<()> {
                 let mut e: InboxEntry = dec("inbox", &bytes)?;
                 if e.done_at.is_none() {
                     e.done_at = Some(*at);
+                    // Format 5: the body goes once processed; the hash stays for
+                    // duplicate detection until the entry is pruned.
+                    e.body = Vec::new();
                     v[T_INBOX].insert(&key, enc("inbox", &e)?)?;
                 }
             }

@@ -189,8 +189,7 @@ fn migrating_to_format_4_keeps_every_booking_without_an_engine_state() {
     }
     {
         let store = open(dir.path());
-        assert_eq!(store.format_version().unwrap(), 4);
-        assert_eq!(CURRENT_FORMAT, 4);
+        assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
         assert_eq!(store.booking_count(), 50);
         assert_eq!(
             store.booking(&"m7".into()).unwrap().unwrap(),
@@ -210,4 +209,82 @@ fn migrating_to_format_4_keeps_every_booking_without_an_engine_state() {
         Some(&b"state"[..])
     );
     store.verify_integrity().unwrap();
+}
+
+/// A format-4 store keeps the body of a done inbox entry. Made from a current store by
+/// putting the (sealed) bodies back into the done entries and stamping version 4.
+#[test]
+fn migrating_to_format_5_drops_the_bodies_of_done_inbox_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let bodies: Vec<Vec<u8>> = (0..10)
+        .map(|i| format!("{{\"value\":[{{\"n\":{i}}}]}}").into_bytes())
+        .collect();
+    let seqs: Vec<_> = {
+        let store = open(dir.path());
+        let seqs: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                store
+                    .append_inbox(b, orb_store::Timestamp::UNIX_EPOCH)
+                    .unwrap()
+                    .seq
+            })
+            .collect();
+        for seq in &seqs[..4] {
+            store
+                .mark_inbox_done(*seq, orb_store::Timestamp::UNIX_EPOCH)
+                .unwrap();
+        }
+        seqs
+    };
+    {
+        let db = raw(dir.path());
+        let inbox = db.open_tree("inbox").unwrap();
+        // Format 5 wrote the done entries without a body; format 4 kept it.
+        let sealed: Vec<Vec<u8>> = inbox
+            .iter()
+            .map(|item| {
+                let e: orb_store::InboxEntry = postcard::from_bytes(&item.unwrap().1).unwrap();
+                e.body
+            })
+            .collect();
+        assert!(sealed[..4].iter().all(Vec::is_empty));
+        assert!(sealed[4..].iter().all(|b| !b.is_empty()));
+        for item in inbox.iter().take(4) {
+            let (k, v) = item.unwrap();
+            let mut e: orb_store::InboxEntry = postcard::from_bytes(&v).unwrap();
+            e.body = sealed[9].clone();
+            inbox.insert(k, postcard::to_allocvec(&e).unwrap()).unwrap();
+        }
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format_version", &4u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = open(dir.path());
+        assert_eq!(store.format_version().unwrap(), 5);
+        assert_eq!(CURRENT_FORMAT, 5);
+        assert_eq!(store.inbox_len(), 10);
+        let pending = store.pending_inbox().unwrap();
+        assert_eq!(pending.len(), 6);
+        for (e, b) in pending.iter().zip(&bodies[4..]) {
+            assert_eq!(&e.body, b);
+        }
+        let done = store.inbox_entry(seqs[0]).unwrap().unwrap();
+        assert!(done.done_at.is_some() && done.body.is_empty());
+        // Duplicates of done bodies are still recognised.
+        let again = store
+            .append_inbox(&bodies[2], orb_store::Timestamp::UNIX_EPOCH)
+            .unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.seq, seqs[2]);
+        store.verify_integrity().unwrap();
+    }
+    let db = raw(dir.path());
+    for item in db.open_tree("inbox").unwrap().iter().take(4) {
+        let e: orb_store::InboxEntry = postcard::from_bytes(&item.unwrap().1).unwrap();
+        assert!(e.body.is_empty(), "the migration drops done bodies");
+    }
 }
