@@ -258,6 +258,21 @@ impl Run<'_> {
             }
         };
         let mut b = self.take(&id)?;
+        if b.exchange
+            .retired
+            .iter()
+            .any(|r| r.superseded && retired_matches(r, item))
+        {
+            // orb deletes that event itself (relocation to another calendar): whatever
+            // the room reports of its copy — updated, cancelled — and whenever, before or
+            // after the outcome of orb's cancel call, it is the echo of that deletion.
+            // Not `seen` either: a pass must still miss the booking's current copy.
+            self.put(b);
+            self.note(Note::Ignored {
+                reason: "copy of an event orb replaced (echo of a relocation)",
+            });
+            return None;
+        }
         let x = &b.exchange;
         let current = x.room_copy.as_ref() == Some(&item.event_id)
             || (x.room.as_ref() == Some(&item.room) && x.ical_uid.as_ref() == Some(&item.ical_uid));
@@ -510,10 +525,9 @@ impl Run<'_> {
             .values()
             .find(|b| {
                 b.exchange.room_copy.as_ref() == Some(event_id)
-                    || b.exchange
-                        .retired
-                        .iter()
-                        .any(|r| r.room_copy.as_ref() == Some(event_id))
+                    || b.exchange.retired.iter().any(|r| {
+                        r.room_copy.as_ref() == Some(event_id) || r.event.as_ref() == Some(event_id)
+                    })
             })
             .map(|b| b.match_id.clone())
             .or_else(|| self.state.by_room_copy(event_id).cloned());
@@ -527,6 +541,13 @@ impl Run<'_> {
         if b.exchange.room_copy.as_ref() == Some(event_id) {
             self.side_deleted(&mut b, Side::Exchange);
             self.drive(&mut b);
+        } else if b.exchange.retired.iter().any(|r| {
+            r.superseded
+                && (r.room_copy.as_ref() == Some(event_id) || r.event.as_ref() == Some(event_id))
+        }) {
+            self.note(Note::Ignored {
+                reason: "copy of an event orb replaced (echo of a relocation)",
+            });
         } else {
             self.note(Note::Ignored {
                 reason: "copy orb stopped following (echo of a move)",
@@ -537,13 +558,19 @@ impl Run<'_> {
 
     /// A side's item is gone: that is a cancellation seen on that side.
     fn side_deleted(&mut self, b: &mut Booking, side: Side) {
+        self.side_deleted_at(b, side, None);
+    }
+
+    /// [`Run::side_deleted`] for an item that reports when it changed: an older report
+    /// than the side's last known view is stale, not a cancellation.
+    fn side_deleted_at(&mut self, b: &mut Booking, side: Side, modified_at: Option<Timestamp>) {
         let link_base = match side {
             Side::Exchange => b.exchange.base.clone(),
             Side::Topdesk => b.topdesk.base.clone(),
         };
         let mut gone = link_base.unwrap_or_else(|| self.projection(b, side));
         gone.cancelled = true;
-        self.merge(b, side, gone, None);
+        self.merge(b, side, gone, modified_at);
     }
 
     fn exchange_listing(
@@ -698,8 +725,9 @@ impl Run<'_> {
         match self.ingest_topdesk(item, Some(&fallback)) {
             Some(content) => self.merge(&mut b, Side::Topdesk, content, Some(item.modified_at)),
             // Moved to a location orb does not manage: for orb the room is no longer
-            // booked.
-            None => self.side_deleted(&mut b, Side::Topdesk),
+            // booked. A late report from before the reservation came to a managed room
+            // is stale, not a move out.
+            None => self.side_deleted_at(&mut b, Side::Topdesk, Some(item.modified_at)),
         }
         self.drive(&mut b);
         self.put(b);
@@ -1304,17 +1332,27 @@ impl Run<'_> {
         }
         if exists && b.exchange.calendar.as_ref().is_some_and(|c| c != &calendar) {
             // Organizer changed: leave the old organizer's calendar first; the create in
-            // the new one follows when the cancel succeeded. The old copy's echoes are
-            // recognised from now on.
+            // the new one follows when the cancel succeeded. The old event is superseded
+            // from this moment, so its copy's echoes (removal, cancellation, update) are
+            // recognised whichever arrives first: they or the cancel's outcome.
             let target = self.exchange_target(b);
-            let undo = self.retire_copy(b);
+            let undo = self.retire_copy(b, true);
             self.issue(b, Side::Exchange, Op::Relocate, None, |effect| {
                 EffectKind::CancelEvent { effect, target }
             });
             set_undo(b, undo);
             return;
         }
-        let target = self.projection(b, Side::Exchange);
+        if exists {
+            resume_abandoned_relocation(&mut b.exchange);
+        }
+        let mut target = self.projection(b, Side::Exchange);
+        if !exists && self.cfg.mode == SyncMode::Organizer && target.organizer != calendar {
+            // A create repeated in the previous organizer's calendar: the event shows that
+            // organizer, so its room copy is recognised as orb's own; the relocation to
+            // the new organizer follows its outcome.
+            target.organizer = calendar.clone();
+        }
         if exists && b.exchange.base.as_ref() == Some(&target) {
             b.exchange.status = SideStatus::InSync;
             return;
@@ -1340,7 +1378,7 @@ impl Run<'_> {
                 // Room moved: the copy in the old room goes away, one in the new room
                 // appears under the same iCalUId.
                 event.replaces_room.clone_from(&b.exchange.room);
-                undo = self.retire_copy(b);
+                undo = self.retire_copy(b, false);
                 b.exchange.room = Some(target.room.clone());
             }
             self.issue(b, Side::Exchange, Op::Update, Some(target), |effect| {
@@ -1374,12 +1412,28 @@ impl Run<'_> {
     }
 
     /// Stops following the current room copy; its later echoes are recognised.
-    fn retire_copy(&mut self, b: &mut Booking) -> Option<RetiredCopy> {
+    /// `superseded`: orb deletes the whole event (relocation), so the copy is never
+    /// followed again.
+    fn retire_copy(&mut self, b: &mut Booking, superseded: bool) -> Option<RetiredCopy> {
         let x = &mut b.exchange;
+        let room = x.room.clone()?;
+        if superseded
+            && x.room_copy.is_none()
+            && let Some(earlier) = x
+                .retired
+                .iter()
+                .find(|r| r.superseded && r.room == room && r.ical_uid == x.ical_uid)
+        {
+            // A relocation issued again after a retryable failure: the copy is already
+            // retired (kept so, since the failed cancel may have happened after all).
+            return Some(earlier.clone());
+        }
         let retired = RetiredCopy {
-            room: x.room.clone()?,
+            room,
             ical_uid: x.ical_uid.clone(),
             room_copy: x.room_copy.take(),
+            event: x.event.clone(),
+            superseded,
             at: self.now,
         };
         x.retired.push(retired.clone());
@@ -1506,7 +1560,13 @@ impl Run<'_> {
         };
         let side = effect.side;
         let match_id = b.match_id.clone();
-        if let (Some(undo), false) = (&flight.undo, matches!(failure, Failure::Gone)) {
+        // A relocation's cancel that failed transiently may have happened all the same
+        // (a timeout after Exchange acted): the old copy stays retired and the cancel is
+        // issued again; `resume_abandoned_relocation` follows it again should the
+        // organizer change back before that.
+        let maybe_done = flight.op == Op::Relocate && matches!(failure, Failure::Retryable { .. });
+        if let (Some(undo), false) = (&flight.undo, matches!(failure, Failure::Gone) || maybe_done)
+        {
             // The move did not happen: follow the copy in the old room again.
             let x = &mut b.exchange;
             x.retired.retain(|r| r != undo);
@@ -1719,7 +1779,25 @@ impl Run<'_> {
 
 fn retired_matches(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
     retired.room_copy.as_ref() == Some(&item.event_id)
+        || retired.event.as_ref() == Some(&item.event_id)
         || (retired.room == item.room && retired.ical_uid.as_ref() == Some(&item.ical_uid))
+}
+
+/// A relocation whose cancel failed transiently keeps the old copy retired until the
+/// cancel is issued again. If by then the booking belongs in that calendar again (the
+/// organizer changed back), the relocation is abandoned: the old copy is followed again.
+fn resume_abandoned_relocation(x: &mut ExchangeLink) {
+    if x.room_copy.is_some() || x.ical_uid.is_none() {
+        return;
+    }
+    if let Some(pos) = x
+        .retired
+        .iter()
+        .rposition(|r| r.superseded && x.room.as_ref() == Some(&r.room) && r.ical_uid == x.ical_uid)
+    {
+        let retired = x.retired.remove(pos);
+        x.room_copy = retired.room_copy;
+    }
 }
 
 /// The side's item is cancelled: its view becomes cancelled, whatever was known of it.

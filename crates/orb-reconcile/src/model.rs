@@ -286,8 +286,13 @@ pub struct InFlight {
     pub undo: Option<RetiredCopy>,
 }
 
-/// A room copy orb stopped following (room moved, organizer changed). Observations of it
-/// are echoes of orb's own change unless they are newer than `at`.
+/// A room copy orb stopped following (room moved, organizer changed).
+///
+/// After a room move the meeting itself lives on, so an observation of the old copy is an
+/// echo of orb's move unless a user changed it after `at` (then it is a booking again).
+/// After a relocation (`superseded`) orb deletes the old event itself: every later
+/// observation of the old copy — removal, cancellation or update, before or after the
+/// outcome of orb's cancel call — is the echo of that deletion and changes nothing.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetiredCopy {
@@ -297,6 +302,14 @@ pub struct RetiredCopy {
     pub ical_uid: Option<IcalUid>,
     /// Its id in the room calendar.
     pub room_copy: Option<GraphEventId>,
+    /// The event orb wrote for it (the organizer's event, or the room's own in room-only
+    /// mode), when known.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub event: Option<GraphEventId>,
+    /// orb replaced the whole event (relocation to another calendar) and deletes this
+    /// one: it is never followed again, whatever is observed of it.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub superseded: bool,
     /// When orb retired it.
     pub at: Timestamp,
 }

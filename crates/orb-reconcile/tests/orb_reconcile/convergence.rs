@@ -90,7 +90,10 @@ fn run(policy: ConflictPolicy, steps: &[Step]) {
 }
 
 fn run_with(config: Config, steps: &[Step]) {
-    let mut w = World::new(config);
+    run_world(World::new(config), steps);
+}
+
+fn run_world(mut w: World, steps: &[Step]) {
     w.tracing = true;
     for step in steps {
         apply(&mut w, step);
@@ -102,6 +105,7 @@ fn run_with(config: Config, steps: &[Step]) {
     w.full_pass();
     w.settle();
     w.assert_agree();
+    w.assert_cancelled_only_by_users();
     w.assert_quiet();
 }
 
@@ -248,6 +252,25 @@ proptest! {
     #[test]
     fn both_sides_converge_latest_wins(steps in proptest::collection::vec(step(), 1..60)) {
         run(ConflictPolicy::LatestWins, &steps);
+    }
+
+    /// Exchange's default room processing: cancelled copies linger and are reported as
+    /// changed (the shape in which a relocation's old copy comes back), with organizer
+    /// changes in TOPdesk weighted up.
+    #[test]
+    fn both_sides_converge_with_lingering_cancelled_copies(
+        steps in proptest::collection::vec(
+            prop_oneof![
+                4 => step(),
+                1 => (any::<u8>(), any::<u8>())
+                    .prop_map(|(pick, who)| Step::TopdeskRequester { pick, who }),
+            ],
+            1..60,
+        )
+    ) {
+        let mut w = World::new(chaos_config(ConflictPolicy::LatestWins));
+        w.linger_cancelled = true;
+        run_world(w, &steps);
     }
 }
 

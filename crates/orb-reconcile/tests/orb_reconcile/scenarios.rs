@@ -328,26 +328,26 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: organizer
-        effect look up person ann@example.com
-        effect #2 cancel event ev-2 in bob@example.com
-        person ann@example.com: pending
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=ann@example.com
-        -- person resolved ann@example.com
-        person ann@example.com: found p-ann
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- exchange removed copy-2 in room-a@example.com
-        note ignored: copy orb stopped following (echo of a move)
-        -- succeeded #2 on exchange
-        effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- exchange changed copy-3 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- succeeded #3 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
-    "#]],
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            effect look up person ann@example.com
+            effect #2 cancel event ev-2 in bob@example.com
+            person ann@example.com: pending
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=ann@example.com
+            -- person resolved ann@example.com
+            person ann@example.com: found p-ann
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- exchange removed copy-2 in room-a@example.com
+            note ignored: copy of an event orb replaced (echo of a relocation)
+            -- succeeded #2 on exchange
+            effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- exchange changed copy-3 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- succeeded #3 on exchange
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
+        "#]],
     );
     let live: Vec<String> = w
         .meetings
@@ -358,6 +358,264 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
         uid-2 bob@example.com cancelled=true
         uid-3 ann@example.com cancelled=false"#]]
     .assert_eq(&live.join("\n"));
+}
+
+/// Exchange's room mailbox keeps the old copy with `isCancelled: true` and reports it as
+/// changed. That report reaches orb before the outcome of orb's own cancel call: it is the
+/// echo of the relocation, not a user's cancellation.
+#[test]
+fn topdesk_organizer_change_survives_the_old_copys_cancellation_arriving_first() {
+    let (mut w, i) = with_topdesk_booking();
+    w.linger_cancelled = true;
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: organizer
+        effect look up person ann@example.com
+        effect #2 cancel event ev-2 in bob@example.com
+        -- person resolved ann@example.com
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: copy of an event orb replaced (echo of a relocation)
+        -- succeeded #2 on exchange
+        effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- exchange changed copy-3 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #3 on exchange
+    "#]],
+    );
+    assert!(w.reservations.iter().all(|r| !r.cancelled));
+    let b = w.state.bookings().next().unwrap();
+    assert_eq!(b.desired.organizer, email("ann"));
+    assert_eq!(b.meta.original_organizer, email("bob"));
+}
+
+/// Every order of what follows a relocation — the person lookup, the old copy's
+/// cancellation, its later deletion, a duplicate of either, and the outcome of orb's
+/// cancel call — ends with the meeting in the new organizer's calendar and the
+/// reservation kept.
+#[test]
+fn topdesk_organizer_change_converges_in_every_order() {
+    fn permutations(items: Vec<usize>) -> Vec<Vec<usize>> {
+        if items.len() <= 1 {
+            return vec![items];
+        }
+        let mut all = Vec::new();
+        for (k, first) in items.iter().enumerate() {
+            let mut rest = items.clone();
+            rest.remove(k);
+            for mut tail in permutations(rest) {
+                tail.insert(0, *first);
+                all.push(tail);
+            }
+        }
+        all
+    }
+    let mut orders = 0;
+    for order in permutations(vec![0, 1, 2, 3, 4]) {
+        let (mut w, i) = with_topdesk_booking();
+        w.linger_cancelled = true;
+        w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+        w.deliver();
+        // Queued now: the person lookup, the old copy's cancellation, the cancel's outcome.
+        let mut queued: Vec<Observation> = w.inbox.drain(..).collect();
+        assert_eq!(queued.len(), 3, "{}", w.trace_tail());
+        let Observation::ExchangeChanged(cancelled) = queued[1].clone() else {
+            panic!("expected the old copy's cancellation: {:?}", queued[1]);
+        };
+        assert!(cancelled.cancelled);
+        // Exchange later removes the lingering copy, and notifications come twice.
+        queued.push(Observation::ExchangeRemoved {
+            room: cancelled.room.clone(),
+            event_id: cancelled.event_id.clone(),
+            reason: Removal::Deleted,
+        });
+        queued.push(Observation::ExchangeChanged(cancelled));
+        for k in order {
+            w.inbox.push_front(queued[k].clone());
+            w.deliver();
+        }
+        w.settle();
+        w.assert_agree();
+        w.assert_quiet();
+        assert!(
+            w.reservations.iter().all(|r| !r.cancelled),
+            "{}",
+            w.trace_tail()
+        );
+        let live: Vec<&str> = w
+            .meetings
+            .iter()
+            .filter(|m| !m.cancelled)
+            .map(|m| m.calendar.as_str())
+            .collect();
+        assert_eq!(live, ["ann@example.com"], "{}", w.trace_tail());
+        let b = w.state.bookings().next().unwrap();
+        assert_eq!(b.desired.organizer, email("ann"));
+        assert_eq!(b.meta.original_organizer, email("bob"));
+        orders += 1;
+    }
+    assert_eq!(orders, 120);
+}
+
+/// orb's cancel of the old organizer's event times out although Exchange did it: the old
+/// copy's cancellation still reads as orb's own, and the repeated cancel finds it gone.
+#[test]
+fn a_relocation_cancel_that_timed_out_but_happened_is_not_a_user_cancellation() {
+    let (mut w, i) = with_topdesk_booking();
+    w.linger_cancelled = true;
+    w.failures = [true].into();
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    w.deliver();
+    // Exchange acted before the call timed out: Bob's event is gone, the room's copy
+    // reports its cancellation after orb recorded the failure.
+    let old = w.meetings.iter().position(|m| !m.cancelled).unwrap();
+    while w.deliver() {}
+    w.user_edits_exchange(old, |m| m.cancelled = true);
+    check(
+        &mut w,
+        expect![[r#"
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            effect look up person ann@example.com
+            effect #2 cancel event ev-2 in bob@example.com
+            -- person resolved ann@example.com
+            -- failed #2 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:00:56.82Z after attempt 1
+            -- exchange changed copy-2 in room-a@example.com
+            note ignored: copy of an event orb replaced (echo of a relocation)
+            -- tick
+            effect #3 cancel event ev-2 in bob@example.com
+            -- failed #3 on exchange: Gone
+            effect #4 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- exchange changed copy-4 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #4 on exchange
+        "#]],
+    );
+    assert!(w.reservations.iter().all(|r| !r.cancelled));
+    let live: Vec<&str> = w
+        .meetings
+        .iter()
+        .filter(|m| !m.cancelled)
+        .map(|m| m.calendar.as_str())
+        .collect();
+    assert_eq!(live, ["ann@example.com"]);
+}
+
+/// The old organizer's cancel failed and TOPdesk hands the booking back before the retry:
+/// the relocation is abandoned and orb follows the old meeting again.
+#[test]
+fn an_abandoned_relocation_follows_the_old_meeting_again() {
+    let (mut w, i) = with_topdesk_booking();
+    w.failures = [true].into();
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    while w.deliver() {}
+    w.user_edits_topdesk(i, |r| r.requester = w_person("bob"));
+    w.settle();
+    // Bob renames his meeting in Outlook: TOPdesk follows.
+    let old = w.meetings.iter().position(|m| !m.cancelled).unwrap();
+    w.user_edits_exchange(old, |m| m.subject = Some("Intake (moved)".into()));
+    check(
+        &mut w,
+        expect![[r#"
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            effect look up person ann@example.com
+            effect #2 cancel event ev-2 in bob@example.com
+            -- person resolved ann@example.com
+            -- failed #2 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:00:56.82Z after attempt 1
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            -- tick
+            -- exchange changed copy-2 in room-a@example.com
+            note changed t-b524f07bc3b84e584769 on exchange: subject
+            effect #3 update reservation res-1 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake (moved)"]
+            -- topdesk changed res-1
+            note echo t-b524f07bc3b84e584769 on topdesk
+            -- succeeded #3 on topdesk
+        "#]],
+    );
+    assert_eq!(w.meetings.len(), 1);
+    assert_eq!(w.reservations[i].subject.as_deref(), Some("Intake (moved)"));
+}
+
+/// A reservation made in an unmanaged room and moved to a managed one: the poll results
+/// arrive in reverse order. The late one is stale, not a move out of the managed rooms.
+#[test]
+fn a_late_report_from_an_unmanaged_location_is_not_a_move_out() {
+    let mut w = World::new(config());
+    let i = w.user_books_topdesk("bob", "z", "2026-03-04T13:00:00Z", 30, "Intake");
+    w.user_edits_topdesk(i, |r| r.location = location("a"));
+    w.inbox.swap(0, 1);
+    check(
+        &mut w,
+        expect![[r#"
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- topdesk changed res-1
+            note stale t-b524f07bc3b84e584769 on topdesk
+            -- person resolved bob@example.com
+            -- exchange changed copy-2 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #1 on exchange
+        "#]],
+    );
+    assert!(!w.reservations[i].cancelled);
+}
+
+/// orb's create failed and, before the retry, TOPdesk hands the booking to another
+/// requester. The create is repeated where it was first issued (its idempotency key
+/// deduplicates there), so its room copy shows that organizer and is recognised as orb's
+/// own; the relocation follows its outcome. No second reservation is made.
+#[test]
+fn a_create_repeated_in_the_previous_calendar_is_recognised_as_orbs_own() {
+    let mut w = World::new(config());
+    w.failures = [true].into();
+    let i = w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    while w.deliver() {}
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    check(
+        &mut w,
+        expect![[r#"
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- person resolved bob@example.com
+            -- failed #1 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:00:49.82Z after attempt 1
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            -- tick
+            effect look up person ann@example.com
+            effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- person resolved ann@example.com
+            -- exchange changed copy-2 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #2 on exchange
+            effect #3 cancel event ev-2 in bob@example.com
+            -- exchange removed copy-2 in room-a@example.com
+            note ignored: copy of an event orb replaced (echo of a relocation)
+            -- succeeded #3 on exchange
+            effect #4 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- exchange changed copy-3 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #4 on exchange
+        "#]],
+    );
+    assert_eq!(w.reservations.len(), 1);
+    let live: Vec<&str> = w
+        .meetings
+        .iter()
+        .filter(|m| !m.cancelled)
+        .map(|m| m.calendar.as_str())
+        .collect();
+    assert_eq!(live, ["ann@example.com"]);
 }
 
 #[test]
@@ -1380,6 +1638,43 @@ fn bookings_survive_a_restart_through_their_stored_form() {
             .iter()
             .any(|r| r.subject.as_deref() == Some("Renamed"))
     );
+}
+
+/// A booking stored before retired copies recorded their event and whether orb replaced
+/// them still loads (as a copy left by a room move); one stored mid-relocation now keeps
+/// recognising the old copy after a restart.
+#[test]
+fn retired_copies_stored_by_an_older_version_still_load() {
+    let (mut w, i) = with_topdesk_booking();
+    w.linger_cancelled = true;
+    w.user_edits_topdesk(i, |r| r.requester = w_person("ann"));
+    w.deliver();
+    let b = w.state.bookings().next().unwrap().clone();
+    let retired = &b.exchange.retired;
+    assert_eq!(retired.len(), 1);
+    assert!(retired[0].superseded);
+    assert_eq!(retired[0].event.as_ref().map(|e| e.as_str()), Some("ev-2"));
+    // Round trip.
+    let json = serde_json::to_value(&b).unwrap();
+    let back: orb_reconcile::Booking = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, b);
+    // The older form: without the two fields.
+    let mut old = json;
+    let copy = old["exchange"]["retired"][0].as_object_mut().unwrap();
+    copy.remove("event");
+    copy.remove("superseded");
+    let back: orb_reconcile::Booking = serde_json::from_value(old).unwrap();
+    assert!(!back.exchange.retired[0].superseded);
+    assert_eq!(back.exchange.retired[0].event, None);
+    assert_eq!(back.exchange.retired[0].room_copy, retired[0].room_copy);
+    // Restarted mid-relocation from the current form: the old copy's cancellation is
+    // still orb's own.
+    let stored = serde_json::to_string(&b).unwrap();
+    w.state = State::from_parts([serde_json::from_str(&stored).unwrap()], []);
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+    assert!(!w.reservations[i].cancelled);
 }
 
 // ----- more recovery paths --------------------------------------------------------------------

@@ -130,14 +130,6 @@ async fn an_organizer_change_in_topdesk_moves_the_meeting_to_the_new_organizers_
     .await;
     settle(&world).await;
 
-    // The room's two notifications of the move (Bob's copy cancelled, Alice's created)
-    // are held back until both happened. Without that, the cancellation of Bob's copy
-    // can reach orb before orb has recorded the outcome of its own cancel call, and the
-    // engine then takes it for a user's cancellation and cancels the TOPdesk reservation
-    // (seen about once in ten loaded runs; a known engine gap, reported with issue 8).
-    world
-        .graph()
-        .inject(Fault::ReorderNotifications { batch: 2 });
     // The facilities desk hands the booking to Alice.
     world
         .operator()
