@@ -123,24 +123,7 @@ impl Api {
             return r;
         }
         if !self.authorized(req.headers()) {
-            let count = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
-            self.take(client);
-            tracing::warn!(%client, path = req.uri().path(), failed_attempts = count, "admin API: missing or wrong token");
-            // Audited too (the limiter bounds how many records one source can cause).
-            let mut entry = AuditEntry::new(
-                Timestamp::now(),
-                orb_store::CorrelationId::new(AUDIT_RUN),
-                None,
-                "admin-api",
-                "authenticate",
-                "refused",
-            );
-            entry.detail = Some(format!("from {client}"));
-            let store = Arc::clone(&self.store);
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_audit(entry)).await
-            {
-                tracing::warn!(error = %e, "admin API: a failed attempt was not audited");
-            }
+            self.refuse(client, "admin-api", req.uri().path()).await;
             let mut r = error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -210,23 +193,34 @@ impl Api {
     }
 
     async fn retry(&self, id: &str) -> Response<Full<Bytes>> {
+        match self.request_retry(id).await {
+            Ok(was) => json(
+                StatusCode::ACCEPTED,
+                &RetryAccepted {
+                    id: id.to_owned(),
+                    accepted: true,
+                    was,
+                },
+            ),
+            Err(refused) => error(refused.status(), &refused.to_string()),
+        }
+    }
+
+    /// The one retry path (JSON API and admin page): checks that the booking is failed
+    /// or parked, hands it to the running loop and audits the request in the booking's
+    /// processing run. Returns the state it was in.
+    pub(crate) async fn request_retry(&self, id: &str) -> Result<BookingState, RetryRefused> {
         let booking = match self.store.booking(&MatchId::new(id)) {
             Ok(Some(b)) => b,
-            Ok(None) => return error(StatusCode::NOT_FOUND, "no such booking"),
+            Ok(None) => return Err(RetryRefused::NotFound),
             Err(e) => {
                 tracing::error!(error = %e, "admin API: reading a booking failed");
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store could not be read",
-                );
+                return Err(RetryRefused::Store);
             }
         };
         let state = BookingState::of(&booking);
         if !state.retryable() {
-            return error(
-                StatusCode::CONFLICT,
-                &format!("the booking is {state}; only failed or parked bookings are retried"),
-            );
+            return Err(RetryRefused::NotRetryable(state));
         }
         if self
             .control
@@ -235,7 +229,7 @@ impl Api {
             })
             .is_err()
         {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "the sync loop has stopped");
+            return Err(RetryRefused::Stopped);
         }
         // The request itself goes into the audit trail of the booking's processing run.
         let mut entry = AuditEntry::new(
@@ -252,14 +246,48 @@ impl Api {
             tracing::warn!(error = %e, "admin API: the retry request was not audited");
         }
         tracing::info!(match_id = id, "admin retry requested");
-        json(
-            StatusCode::ACCEPTED,
-            &RetryAccepted {
-                id: id.to_owned(),
-                accepted: true,
-                was: state,
-            },
-        )
+        Ok(state)
+    }
+
+    /// Records one failed authentication from `client` (`actor`: `admin-api` or
+    /// `admin-page`): counted, taken from the source's bucket, logged and audited with
+    /// the source address — never with what was presented.
+    pub(crate) async fn refuse(&self, client: IpAddr, actor: &'static str, path: &str) {
+        let count = self.failed.fetch_add(1, Ordering::Relaxed) + 1;
+        self.take(client);
+        tracing::warn!(%client, path, actor, failed_attempts = count, "admin: missing or wrong token");
+        // Audited too (the limiter bounds how many records one source can cause).
+        let mut entry = AuditEntry::new(
+            Timestamp::now(),
+            orb_store::CorrelationId::new(AUDIT_RUN),
+            None,
+            actor,
+            "authenticate",
+            "refused",
+        );
+        entry.detail = Some(format!("from {client}"));
+        let store = Arc::clone(&self.store);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_audit(entry)).await {
+            tracing::warn!(error = %e, "admin: a failed attempt was not audited");
+        }
+    }
+
+    /// Whether `token` (surrounding whitespace ignored) is the admin token, compared by
+    /// digest in constant time.
+    pub(crate) fn token_matches(&self, token: &[u8]) -> bool {
+        // Digests have one length, so nothing about the token's length leaks either.
+        let presented: [u8; 32] = Sha256::digest(token.trim_ascii()).into();
+        bool::from(presented.ct_eq(&self.token_digest))
+    }
+
+    /// The store the views read.
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The view policy (`sync.view_exclude`, `carry_subject`).
+    pub(crate) fn policy(&self) -> &ViewPolicy {
+        &self.policy
     }
 
     fn authorized(&self, headers: &http::HeaderMap) -> bool {
@@ -274,13 +302,11 @@ impl Api {
         else {
             return false;
         };
-        // Digests have one length, so nothing about the token's length leaks either.
-        let presented: [u8; 32] = Sha256::digest(token.trim_ascii()).into();
-        bool::from(presented.ct_eq(&self.token_digest))
+        self.token_matches(token)
     }
 
     /// `Some(wait)` when `client` has no failed attempt left.
-    fn limited(&self, client: IpAddr) -> Option<Duration> {
+    pub(crate) fn limited(&self, client: IpAddr) -> Option<Duration> {
         let mut buckets = self.limiter.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets.get_mut(&client)?;
         bucket.refill(Instant::now());
@@ -316,6 +342,31 @@ struct RetryAccepted {
     was: BookingState,
 }
 
+/// Why a retry was not handed to the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RetryRefused {
+    #[error("no such booking")]
+    NotFound,
+    #[error("the booking is {0}; only failed or parked bookings are retried")]
+    NotRetryable(BookingState),
+    #[error("the store could not be read")]
+    Store,
+    #[error("the sync loop has stopped")]
+    Stopped,
+}
+
+impl RetryRefused {
+    /// The HTTP status that says it.
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotRetryable(_) => StatusCode::CONFLICT,
+            Self::Store => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
 /// Failed attempts left to one source.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -348,7 +399,7 @@ pub fn read_token(path: &std::path::Path) -> Result<Vec<u8>, Error> {
 }
 
 /// Percent-decodes one path segment.
-fn decode(segment: &str) -> String {
+pub(crate) fn decode(segment: &str) -> String {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -6,6 +6,7 @@
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
 pub mod admin_client;
+pub mod admin;
 pub mod api;
 pub mod config;
 #[cfg(feature = "demo")]

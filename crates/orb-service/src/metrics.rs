@@ -1,6 +1,7 @@
 //! Prometheus metrics under the stable names of `interfaces.md`.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -72,6 +73,9 @@ pub struct Metrics {
     outbox_depth: Gauge,
     parked: Gauge,
     subscription_expiry: Family<RoomLabel, Gauge>,
+    admin_login_failures: Counter,
+    /// Unix seconds of the last notification POST (0: none since start).
+    last_notification: AtomicI64,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -100,6 +104,7 @@ impl Metrics {
         let outbox_depth = Gauge::default();
         let parked = Gauge::default();
         let subscription_expiry = Family::<RoomLabel, Gauge>::default();
+        let admin_login_failures = Counter::default();
         registry.register(
             "orb_notifications_received",
             "Notification POSTs received on the webhook",
@@ -135,6 +140,11 @@ impl Metrics {
             "Seconds until each room's subscription expires",
             subscription_expiry.clone(),
         );
+        registry.register(
+            "orb_admin_login_failures",
+            "Failed logins on the admin page (wrong token)",
+            admin_login_failures.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             received,
@@ -144,12 +154,44 @@ impl Metrics {
             outbox_depth,
             parked,
             subscription_expiry,
+            admin_login_failures,
+            last_notification: AtomicI64::new(0),
         }
     }
 
     /// A notification POST arrived.
     pub fn received(&self) {
         self.received.inc();
+        self.last_notification
+            .store(jiff::Timestamp::now().as_second(), Ordering::Relaxed);
+    }
+
+    /// When the last notification POST arrived (wall clock); `None` since start.
+    pub fn last_notification(&self) -> Option<jiff::Timestamp> {
+        match self.last_notification.load(Ordering::Relaxed) {
+            0 => None,
+            s => jiff::Timestamp::from_second(s).ok(),
+        }
+    }
+
+    /// A login on the admin page failed.
+    pub fn admin_login_failed(&self) {
+        self.admin_login_failures.inc();
+    }
+
+    /// Failed admin-page logins so far.
+    pub fn admin_login_failures(&self) -> u64 {
+        self.admin_login_failures.get()
+    }
+
+    /// The outbox depth last set by [`Metrics::set_queue`].
+    pub fn outbox_depth(&self) -> i64 {
+        self.outbox_depth.get()
+    }
+
+    /// The parked count last set by [`Metrics::set_queue`].
+    pub fn parked(&self) -> i64 {
+        self.parked.get()
     }
 
     /// Something was rejected.

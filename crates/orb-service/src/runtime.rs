@@ -238,6 +238,16 @@ impl Daemon {
         let inbox_signal = Arc::new(Notify::new());
         let (control, control_rx) = mpsc::unbounded_channel();
         let api = crate::api::Api::from_config(&config, Arc::clone(&store), control.clone())?;
+        let health_fn = health_fn(Arc::clone(&health), Arc::clone(&store));
+        let admin = api.as_ref().map(|api| {
+            Arc::new(crate::admin::Admin::new(
+                Arc::clone(api),
+                Arc::clone(&metrics),
+                Arc::clone(&health_fn),
+                Arc::clone(&options.clock),
+                &config,
+            ))
+        });
         let webhook = Arc::new(Webhook {
             store: Arc::clone(&store),
             metrics: Arc::clone(&metrics),
@@ -247,8 +257,9 @@ impl Daemon {
             },
             max_body_bytes: config.service.max_body_bytes,
             inbox_signal: Arc::clone(&inbox_signal),
-            health: health_fn(Arc::clone(&health), Arc::clone(&store)),
+            health: health_fn,
             api,
+            admin,
         });
         let tls = tls_acceptor(&config)?;
         let (shutdown, shutdown_rx) = watch::channel(false);

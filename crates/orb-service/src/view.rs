@@ -828,12 +828,12 @@ pub fn render_detail(d: &BookingDetail) -> String {
 }
 
 /// A time as the text output shows it: UTC, to the second.
-fn time(t: Timestamp) -> String {
+pub(crate) fn time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
-/// A field value as plain text (`-` for none).
-fn text(v: &Value) -> String {
+/// A field value as plain text (`-` for none), as every output shows it.
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => match s.parse::<Timestamp>() {

@@ -1,5 +1,6 @@
-//! The HTTP front door: Graph's webhook endpoints, `/healthz`, `/metrics` and the admin
-//! API under `/api/` ([`crate::api`]).
+//! The HTTP front door: Graph's webhook endpoints, `/healthz`, `/metrics`, the admin
+//! API under `/api/` ([`crate::api`]) and the admin page under `/admin/`
+//! ([`crate::admin`]).
 //!
 //! A notification POST is acknowledged **only after** its body is durably in the store's
 //! inbox (group-committed `fsync`), and answered 202; if the append fails the answer is
@@ -110,6 +111,8 @@ pub struct Webhook {
     pub health: HealthFn,
     /// The admin JSON API under `/api/`; `None` = disabled (every `/api/` path is 404).
     pub api: Option<Arc<crate::api::Api>>,
+    /// The admin page under `/admin`; `None` = disabled (every `/admin` path is 404).
+    pub admin: Option<Arc<crate::admin::Admin>>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -214,6 +217,13 @@ pub async fn handle(
             Some(api) => {
                 let client = webhook.sources.client_ip(peer.ip(), req.headers());
                 api.handle(req, client).await
+            }
+            None => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        },
+        (_, p) if p == crate::admin::PREFIX || p.starts_with("/admin/") => match &webhook.admin {
+            Some(admin) => {
+                let client = webhook.sources.client_ip(peer.ip(), req.headers());
+                admin.handle(req, client).await
             }
             None => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         },

@@ -7,6 +7,7 @@
 )]
 
 mod orb_service {
+    mod admin;
     mod config;
     mod conflicts;
     mod demo;

@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 
 use super::world::{ALICE, BOB, CLIENT_ID, ROOM, World, in_days, until};
 
-const TOKEN: &str = "view-test-admin-token-3b9f";
+pub(super) const TOKEN: &str = "view-test-admin-token-3b9f";
 
 /// A world whose daemon serves the admin API with [`TOKEN`]: the world's daemon is
 /// restarted on the same data and port with `service.admin_token_file` set.
-async fn world_with_api(sync: &str) -> (World, tempfile::TempDir) {
+pub(super) async fn world_with_api(sync: &str) -> (World, tempfile::TempDir) {
     let mut world = World::start_configured(sync, |_| {}).await;
     let addr = world.stop_daemon().await;
     let dir = tempfile::tempdir().unwrap();
@@ -65,7 +65,7 @@ async fn post(url: &str, token: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-fn stored(world: &World) -> Vec<orb_store::Booking> {
+pub(super) fn stored(world: &World) -> Vec<orb_store::Booking> {
     world
         .daemon()
         .store()
@@ -74,7 +74,7 @@ fn stored(world: &World) -> Vec<orb_store::Booking> {
         .collect()
 }
 
-fn in_sync(b: &orb_store::Booking) -> bool {
+pub(super) fn in_sync(b: &orb_store::Booking) -> bool {
     b.exchange_status.as_deref() == Some("in sync")
         && b.topdesk_status.as_deref() == Some("in sync")
 }
@@ -82,7 +82,7 @@ fn in_sync(b: &orb_store::Booking) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_are_listed_and_shown_without_excluded_fields() {
     let subject = "Takeover of Initech, strictly confidential";
-    let (world, _token_dir) = world_with_api(r#"view_exclude = ["attendees", "subject"]"#).await;
+    let (world, token_dir) = world_with_api(r#"view_exclude = ["attendees", "subject"]"#).await;
     world.book_in_outlook(subject, in_days(2), 60);
     until("the booking is in sync", || {
         stored(&world).iter().any(in_sync)
@@ -125,8 +125,45 @@ async fn bookings_are_listed_and_shown_without_excluded_fields() {
         "the audit trail of its run: {d}"
     );
 
-    // An excluded value appears in neither answer, in any spelling.
-    for body in [&list, &detail] {
+    // The admin page and the command line's output (`orb bookings list` / `show`: the
+    // admin client's answers rendered as text) come from the same view model.
+    let page = super::admin::Session::signed_in(&world).await;
+    let html_list = page.get("/admin/").await.body;
+    let html_detail = page
+        .get(&format!("/admin/bookings/{}", record.match_id.as_str()))
+        .await
+        .body;
+    assert!(html_list.contains(ALICE), "{html_list}");
+    assert!(
+        html_detail.contains(record.correlation_id.as_str()),
+        "{html_detail}"
+    );
+    let mut config = world.config().clone();
+    config.service.admin_token_file = Some(token_dir.path().join("admin.token"));
+    let client = orb_service::admin_client::AdminClient::from_config(&config).unwrap();
+    let cli_list = orb_service::view::render_table(
+        &client
+            .list(&orb_service::view::Query::default())
+            .await
+            .unwrap(),
+    );
+    let cli_show =
+        orb_service::view::render_detail(&client.show(record.match_id.as_str()).await.unwrap());
+    assert!(cli_list.contains(ALICE), "{cli_list}");
+    assert!(
+        cli_show.contains(record.correlation_id.as_str()),
+        "{cli_show}"
+    );
+
+    // An excluded value appears in none of the answers (JSON, HTML, text), in any spelling.
+    for body in [
+        &list,
+        &detail,
+        &html_list,
+        &html_detail,
+        &cli_list,
+        &cli_show,
+    ] {
         let lower = body.to_ascii_lowercase();
         for needle in [BOB, "bob%40example.com", "initech", "confidential"] {
             assert!(!lower.contains(needle), "{needle} in {body}");

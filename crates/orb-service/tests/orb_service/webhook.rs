@@ -45,6 +45,7 @@ async fn start(sources: SourcePolicy, max_body_bytes: usize) -> Running {
             problems: vec!["no active subscription for room-1@example.com".to_owned()],
         }),
         api: None,
+        admin: None,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
