@@ -267,6 +267,14 @@ pub enum Note {
         /// The side.
         side: Side,
     },
+    /// TOPdesk no longer objects to a booking it refused or marked conflicting: the
+    /// booking is active again (and re-attempted where TOPdesk is behind).
+    ConflictCleared {
+        /// The booking.
+        match_id: OrbMatchId,
+        /// What showed it.
+        why: &'static str,
+    },
     /// The observation was not acted on.
     Ignored {
         /// Why.

@@ -77,8 +77,10 @@ impl Engine {
                 notes: Vec::new(),
             },
             overlay: BTreeMap::new(),
+            freed: Vec::new(),
         };
         run.observe(observation);
+        run.retry_freed_slots();
         let mut plan = run.plan;
         plan.bookings = run.overlay.into_values().map(|b| *b).collect();
         plan
@@ -138,6 +140,9 @@ struct Run<'a> {
     plan: Plan,
     /// Bookings changed in this run, boxed because a booking is large and moves often.
     overlay: BTreeMap<OrbMatchId, Box<Booking>>,
+    /// Slots bookings left in this run (cancelled, rescheduled, moved to another room),
+    /// with the booking that left each.
+    freed: Vec<(OrbMatchId, Content)>,
 }
 
 impl Run<'_> {
@@ -723,7 +728,10 @@ impl Run<'_> {
         // A reservation without a requester e-mail shows no requester change.
         let fallback = self.projection(&b, Side::Topdesk).organizer;
         match self.ingest_topdesk(item, Some(&fallback)) {
-            Some(content) => self.merge(&mut b, Side::Topdesk, content, Some(item.modified_at)),
+            Some(content) => {
+                self.merge(&mut b, Side::Topdesk, content, Some(item.modified_at));
+                self.clear_mark(&mut b, item);
+            }
             // Moved to a location orb does not manage: for orb the room is no longer
             // booked. A late report from before the reservation came to a managed room
             // is stale, not a move out.
@@ -853,7 +861,7 @@ impl Run<'_> {
     /// TOPdesk accepted the reservation but marks it conflicting. Handled like a
     /// refusal: the Exchange side is told, the booking shows the conflict and is not
     /// written to TOPdesk again until one side changes it (`Run::merge` then makes it
-    /// active again). Unlike a refusal the reservation exists and stays linked, so that
+    /// active again) or TOPdesk lists it unmarked (`Run::clear_mark`). Unlike a refusal the reservation exists and stays linked, so that
     /// later change updates (or cancels) it instead of creating another one.
     fn topdesk_conflicting(&mut self, id: &TopdeskReservationId, reason: &Arc<str>) {
         let found = self
@@ -907,6 +915,95 @@ impl Run<'_> {
         };
         self.tell_refused(&b, Side::Topdesk, reason);
         self.put(b);
+    }
+
+    /// TOPdesk lists the reservation holding what orb wrote, no longer marked conflicting
+    /// (the other booking went away, or TOPdesk re-judged it): the conflict is over.
+    /// A refused write is not cleared here — the reservation still shows the old content,
+    /// which TOPdesk never objected to; [`Run::retry_freed_slots`] tries those again.
+    fn clear_mark(&mut self, b: &mut Booking, item: &TopdeskItem) {
+        let marked = matches!(
+            b.status,
+            BookingStatus::Conflict {
+                side: Side::Topdesk,
+                ..
+            }
+        );
+        let t = &b.topdesk;
+        let latest = t.modified_at.is_none_or(|seen| item.modified_at >= seen);
+        if !marked
+            || item.conflicting
+            || item.cancelled
+            || !latest
+            || t.in_flight.is_some()
+            || t.base.as_ref() != Some(&self.projection(b, Side::Topdesk))
+        {
+            return;
+        }
+        b.status = BookingStatus::Active;
+        b.topdesk.status = SideStatus::InSync;
+        self.note(Note::ConflictCleared {
+            match_id: b.match_id.clone(),
+            why: "TOPdesk no longer marks the reservation conflicting",
+        });
+    }
+
+    /// Bookings of a room TOPdesk refused at a time another booking has now left
+    /// (cancelled, rescheduled, moved to another room) are tried again: the reason for the
+    /// refusal may be gone. A refusal that still holds is told again.
+    fn retry_freed_slots(&mut self) {
+        if self.freed.is_empty() {
+            return;
+        }
+        let freed = std::mem::take(&mut self.freed);
+        let refused = |b: &Booking| {
+            matches!(
+                b.status,
+                BookingStatus::Conflict {
+                    side: Side::Topdesk,
+                    ..
+                }
+            )
+        };
+        let candidates: BTreeSet<OrbMatchId> = self
+            .state
+            .topdesk_conflicts()
+            .cloned()
+            .chain(
+                self.overlay
+                    .values()
+                    .filter(|b| refused(b))
+                    .map(|b| b.match_id.clone()),
+            )
+            .collect();
+        for id in candidates {
+            let Some(b) = self.booking(&id) else { continue };
+            let d = &b.desired;
+            let overlaps = freed.iter().any(|(by, slot)| {
+                *by != id
+                    && !slot.cancelled
+                    && slot.room == d.room
+                    && slot.start < d.end
+                    && d.start < slot.end
+            });
+            // Only a write TOPdesk refused is re-attempted; a reservation TOPdesk holds
+            // but marks conflicting clears when a poll shows it unmarked.
+            let behind = b.topdesk.reservation.is_none()
+                || b.topdesk.base.as_ref() != Some(&self.projection(b, Side::Topdesk));
+            if !refused(b) || d.cancelled || b.topdesk.in_flight.is_some() || !overlaps || !behind {
+                continue;
+            }
+            let Some(mut b) = self.take(&id) else {
+                continue;
+            };
+            b.status = BookingStatus::Active;
+            self.note(Note::ConflictCleared {
+                match_id: id,
+                why: "another booking left the refused time: trying again",
+            });
+            self.drive(&mut b);
+            self.put(b);
+        }
     }
 
     fn topdesk_pass(&mut self, window: &Window, items: &[TopdeskItem]) {
@@ -1021,10 +1118,19 @@ impl Run<'_> {
         };
         let mut applied = Fields::empty();
         for field in Fields::ALL {
-            if !changed.contains(field) || (conflicts.contains(field) && !wins) {
+            if changed.contains(field) && (wins || !conflicts.contains(field)) {
+                applied.insert(field);
+            }
+        }
+        let leaves = [Fields::ROOM, Fields::TIME, Fields::CANCELLED];
+        if leaves.iter().any(|f| applied.contains(*f)) {
+            // The old slot may be what TOPdesk refused another booking for.
+            self.freed.push((id.clone(), b.desired.clone()));
+        }
+        for field in Fields::ALL {
+            if !applied.contains(field) {
                 continue;
             }
-            applied.insert(field);
             let d = &mut b.desired;
             match field {
                 Fields::ROOM => d.room = observed.room.clone(),

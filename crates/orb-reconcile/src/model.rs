@@ -193,7 +193,9 @@ pub enum BookingStatus {
     /// A side refused the booking (e.g. TOPdesk found the room taken), or TOPdesk
     /// accepted it but marks the reservation conflicting
     /// ([`crate::Observation::TopdeskConflicting`]; the reservation stays linked).
-    /// Visible, not retried until one side changes the booking again.
+    /// Visible, and not written again until one side changes the booking, TOPdesk lists
+    /// the reservation unmarked ([`crate::TopdeskItem::conflicting`]), or another booking
+    /// leaves the refused room and time (a refused write is then tried again).
     Conflict {
         /// The side that refused.
         side: Side,

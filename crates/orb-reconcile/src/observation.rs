@@ -63,7 +63,9 @@ pub enum Observation {
     /// `conflictingRequest`): it exists, but overlaps another booking of the room. The
     /// Exchange side is told (the room declines, the organizer is mailed if mail is
     /// enabled) and the booking becomes [`crate::BookingStatus::Conflict`] on TOPdesk,
-    /// keeping its reservation; a later change on either side tries again.
+    /// keeping its reservation; a later change on either side tries again, and a
+    /// [`TopdeskItem`] of the reservation without [`TopdeskItem::conflicting`] ends the
+    /// conflict.
     ///
     /// Report it whenever a poll or a write response shows a conflicting status, after
     /// the [`Observation::TopdeskChanged`], [`Observation::TopdeskPass`] or
@@ -208,6 +210,11 @@ pub struct TopdeskItem {
     pub external_link: Option<String>,
     /// The series the reservation belongs to, if any.
     pub series: Option<TopdeskSeriesId>,
+    /// TOPdesk marks it conflicting (`conflictingPlanned`/`conflictingRequest`). The mark
+    /// itself is reported with [`Observation::TopdeskConflicting`]; an item without it
+    /// tells that a conflict orb knew of is over.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub conflicting: bool,
     /// `modificationDate`.
     pub modified_at: Timestamp,
 }

@@ -47,6 +47,9 @@ impl Display for Note {
             } => write!(f, "conflict {match_id} on {fields}: {winner} wins"),
             Note::Echo { match_id, side } => write!(f, "echo {match_id} on {side}"),
             Note::Stale { match_id, side } => write!(f, "stale {match_id} on {side}"),
+            Note::ConflictCleared { match_id, why } => {
+                write!(f, "conflict cleared {match_id}: {why}")
+            }
             Note::Ignored { reason } => write!(f, "ignored: {reason}"),
         }
     }

@@ -10,7 +10,7 @@ use crate::ids::{
     EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, TopdeskPersonId,
     TopdeskReservationId,
 };
-use crate::model::{Appointment, Booking, Op};
+use crate::model::{Appointment, Booking, BookingStatus, Op, Side};
 
 /// What orb knows of the TOPdesk person behind an e-mail address.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -34,6 +34,8 @@ pub struct State {
     by_reservation: HashMap<TopdeskReservationId, OrbMatchId>,
     by_master: HashMap<GraphEventId, BTreeSet<OrbMatchId>>,
     pending_exchange_creates: BTreeSet<OrbMatchId>,
+    /// Bookings TOPdesk refused or marks conflicting: re-attempted when their slot frees.
+    topdesk_conflicts: BTreeSet<OrbMatchId>,
 }
 
 impl State {
@@ -126,6 +128,10 @@ impl State {
         self.pending_exchange_creates.iter()
     }
 
+    pub(crate) fn topdesk_conflicts(&self) -> impl Iterator<Item = &OrbMatchId> {
+        self.topdesk_conflicts.iter()
+    }
+
     fn upsert(&mut self, booking: Booking) {
         let id = booking.match_id.clone();
         // Keys are only ever added (retired keys stay indexed so echoes of retired items
@@ -170,6 +176,17 @@ impl State {
                 .entry(master.clone())
                 .or_default()
                 .insert(id.clone());
+        }
+        if matches!(
+            booking.status,
+            BookingStatus::Conflict {
+                side: Side::Topdesk,
+                ..
+            }
+        ) {
+            self.topdesk_conflicts.insert(id.clone());
+        } else {
+            self.topdesk_conflicts.remove(&id);
         }
         if matches!(&x.in_flight, Some(f) if f.op == Op::Create) {
             self.pending_exchange_creates.insert(id.clone());

@@ -55,6 +55,7 @@ pub fn to_item(
             .series
             .as_ref()
             .and_then(|s| TopdeskSeriesId::new(s.as_str()).ok()),
+        conflicting: is_conflicting(r),
         modified_at: r.modification_date.unwrap_or(now),
     })
 }

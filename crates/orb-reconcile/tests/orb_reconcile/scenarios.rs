@@ -1343,6 +1343,147 @@ fn cancelling_a_conflicting_booking_cancels_its_reservation() {
     );
 }
 
+/// The overlapping booking goes away and TOPdesk shows the reservation as planned
+/// again: the booking is active again without any change on either side, and nothing is
+/// written (the reservation already holds it).
+#[test]
+fn a_conflict_topdesk_no_longer_marks_clears_the_booking() {
+    let (mut w, _) = with_conflicting_exchange_booking();
+    w.trace_bookings = true;
+    w.topdesk_clears_conflict(0);
+    check(
+        &mut w,
+        expect![[r#"
+            -- topdesk changed res-2
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            note conflict cleared x-38b6dc8949ac906f52d3: TOPdesk no longer marks the reservation conflicting
+            booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+        "#]],
+    );
+    // A later poll that still shows it unmarked changes nothing; a new mark is told anew.
+    w.full_pass();
+    w.settle();
+    w.topdesk_marks_conflicting(0, "room is double-booked again");
+    check(
+        &mut w,
+        expect![[r#"
+            -- exchange pass room-a@example.com
+            note echo x-38b6dc8949ac906f52d3 on exchange
+            -- exchange pass room-b@example.com
+            -- topdesk pass
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            -- topdesk changed res-2
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            -- topdesk conflicting res-2: room is double-booked again
+            effect decline copy-1 in room-a@example.com: room is double-booked again
+            effect mail ann@example.com: room is double-booked again
+            booking x-38b6dc8949ac906f52d3 conflict(topdesk: room is double-booked again): room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=2 retry=0
+        "#]],
+    );
+}
+
+/// A stale poll result from before TOPdesk marked the reservation does not clear the mark.
+#[test]
+fn a_stale_unmarked_poll_result_keeps_the_conflict() {
+    let (mut w, _) = with_conflicting_exchange_booking();
+    let before = w.reservation_item(&w.reservations[0]);
+    let mut stale = before.clone();
+    stale.conflicting = false;
+    stale.modified_at = before.modified_at - SignedDuration::from_secs(1);
+    w.observe(&Observation::TopdeskChanged(stale));
+    expect![[r#"
+        -- topdesk changed res-2
+        note stale x-38b6dc8949ac906f52d3 on topdesk
+    "#]]
+    .assert_eq(&w.take_trace());
+    assert!(
+        w.booking_line("a", "2026-03-03T09:00:00Z")
+            .contains("conflict(")
+    );
+}
+
+/// TOPdesk refused ann's booking because bob's meeting held the room; bob cancels in
+/// Outlook. The refused booking is tried again without anyone touching it, and converges.
+#[test]
+fn a_refused_booking_is_tried_again_when_the_room_is_freed() {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    let bob = w.user_books_exchange("bob", "a", "2026-03-03T09:00:00Z", 60, "Budget");
+    w.settle();
+    w.refuse_next = Some("room is already reserved".into());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:30:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    w.user_edits_exchange(bob, |m| m.cancelled = true);
+    check(
+        &mut w,
+        expect![[r#"
+            -- exchange removed copy-1 in room-a@example.com
+            note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+            note conflict cleared x-38b01c8949a6de815309: another booking left the refused time: trying again
+            effect #2 cancel reservation res-2
+            effect #2 create reservation key=orb:x-38b01c8949a6de815309:t0 [loc-a 2026-03-03T09:30:00Z..2026-03-03T10:30:00Z requester=p-ann(ann@example.com) subject="Planning"]
+            -- topdesk changed res-2
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            -- succeeded #2 on topdesk
+            -- topdesk changed res-5
+            note echo x-38b01c8949a6de815309 on topdesk
+            -- succeeded #2 on topdesk
+        "#]],
+    );
+    expect![[r#"
+        x-38b01c8949a6de815309 active: room-a@example.com 2026-03-03T09:30:00Z..2026-03-03T10:30:00Z by ann@example.com "Planning" | cx=0 by=exchange orig=ann@example.com fail=1 retry=0
+    "#]].assert_eq(&w.booking_line("a", "2026-03-03T09:30:00Z"));
+}
+
+/// The freed time does not help (TOPdesk refuses again): the organizer is told again, and
+/// the booking stays visible as conflicting. A slot elsewhere retries nothing.
+#[test]
+fn a_refused_booking_still_refused_after_the_room_is_freed_is_told_again() {
+    let mut cfg = config();
+    cfg.mail_enabled = true;
+    let mut w = World::new(cfg);
+    let bob = w.user_books_exchange("bob", "a", "2026-03-03T09:00:00Z", 60, "Budget");
+    let carol = w.user_books_exchange("carol", "a", "2026-03-03T14:00:00Z", 60, "Review");
+    w.settle();
+    w.refuse_next = Some("outside opening hours".into());
+    w.user_books_exchange("ann", "a", "2026-03-03T09:30:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    // Carol's meeting never overlapped: nothing is retried.
+    w.user_edits_exchange(carol, |m| m.cancelled = true);
+    w.settle();
+    w.refuse_next = Some("outside opening hours".into());
+    w.user_edits_exchange(bob, |m| m.cancelled = true);
+    w.settle();
+    expect![[r#"
+            -- exchange removed copy-2 in room-a@example.com
+            note changed x-38b35c8949a981185325 on exchange: cancelled
+            effect #2 cancel reservation res-4
+            -- topdesk changed res-4
+            note echo x-38b35c8949a981185325 on topdesk
+            -- succeeded #2 on topdesk
+            -- exchange removed copy-1 in room-a@example.com
+            note changed x-38b6dc8949ac906f52d3 on exchange: cancelled
+            note conflict cleared x-38a91c8949a0bfd3533f: another booking left the refused time: trying again
+            effect #2 cancel reservation res-3
+            effect #2 create reservation key=orb:x-38a91c8949a0bfd3533f:t0 [loc-a 2026-03-03T09:30:00Z..2026-03-03T10:30:00Z requester=p-ann(ann@example.com) subject="Planning"]
+            -- topdesk changed res-3
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            -- succeeded #2 on topdesk
+            -- failed #2 on topdesk: Refused { reason: "outside opening hours" }
+            effect decline copy-5 in room-a@example.com: outside opening hours
+            effect mail ann@example.com: outside opening hours
+        "#]]
+    .assert_eq(&w.take_trace());
+    assert!(
+        w.booking_line("a", "2026-03-03T09:30:00Z")
+            .contains("conflict(")
+    );
+    w.assert_quiet();
+}
+
 #[test]
 fn topdesk_conflicting_on_an_unknown_reservation_is_ignored() {
     let engine = Engine::new(config());

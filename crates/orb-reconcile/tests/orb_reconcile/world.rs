@@ -523,6 +523,7 @@ impl World {
             cancelled: r.cancelled,
             external_link: r.external_link.clone(),
             series: r.series.clone(),
+            conflicting: r.conflicting.is_some() && !r.cancelled,
             modified_at: r.modified,
         }
     }
@@ -644,6 +645,16 @@ impl World {
         self.tick_clock();
         let r = &mut self.reservations[i];
         r.conflicting = Some(reason.to_owned());
+        let id = r.id.clone();
+        self.notify_reservation(&id);
+    }
+
+    /// TOPdesk no longer marks reservation `i` conflicting (the overlapping booking went
+    /// away); the next poll reports the item without the mark.
+    pub(crate) fn topdesk_clears_conflict(&mut self, i: usize) {
+        self.tick_clock();
+        let r = &mut self.reservations[i];
+        r.conflicting = None;
         let id = r.id.clone();
         self.notify_reservation(&id);
     }
