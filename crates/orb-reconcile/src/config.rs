@@ -73,9 +73,12 @@ pub enum SyncMode {
     RoomOnly,
 }
 
-/// Deterministic resolution of concurrent edits of the same field on both sides.
-/// Edits of different fields are merged, whatever the policy. A cancellation always
-/// wins: a deleted item cannot be updated, and cancellation is final.
+/// Deterministic resolution of concurrent edits of the same field on both sides (both
+/// changed it before orb carried either over). Edits of different fields are merged, and
+/// a field changed on one side only flows to the other, whatever the policy (a TOPdesk
+/// reschedule of an Outlook meeting updates the organizer's meeting under every policy).
+/// A cancellation always wins: a deleted item cannot be updated, and cancellation is
+/// final. See the crate documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConflictPolicy {
     /// Exchange's value is kept.

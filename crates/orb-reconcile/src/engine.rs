@@ -291,6 +291,20 @@ impl Run<'_> {
             // wrong create (identical meetings); it is a booking of its own.
             let retired = x.retired.iter().find(|r| retired_matches(r, item));
             let revived = retired.is_none_or(|r| !item.cancelled && item.modified_at > r.at);
+            // Made before orb moved the meeting to another room, reported late: a user's
+            // edit of the same meeting, concurrent with the change orb is carrying over.
+            // Its other fields count as Exchange's (the conflict policy decides fields
+            // both sides changed). The room it shows is the one before the move, which
+            // the Exchange side's view still holds — or has passed, and then the report
+            // is stale.
+            let late_edit = retired.is_some_and(|r| !item.cancelled && item.modified_at <= r.at)
+                && x.ical_uid.as_ref() == Some(&item.ical_uid);
+            if late_edit {
+                self.merge(&mut b, Side::Exchange, content, Some(item.modified_at));
+                self.drive(&mut b);
+                self.put(b);
+                return Some(id);
+            }
             self.put(b);
             if revived {
                 return self.new_exchange_booking(item, content);

@@ -22,7 +22,8 @@
 //! 3. Execute every [`Effect`]; answer each write with
 //!    [`Observation::EffectSucceeded`] or [`Observation::EffectFailed`] quoting its
 //!    [`EffectId`] (followed by [`Observation::TopdeskConflicting`] when TOPdesk's
-//!    response shows a conflicting status, as after any poll that shows one), a person
+//!    response shows a conflicting status, as after any poll that shows one; every
+//!    [`TopdeskItem`] carries the mark in [`TopdeskItem::conflicting`]), a person
 //!    lookup with [`Observation::PersonResolved`], and call again
 //!    with [`Observation::Tick`] at every [`EffectKind::ScheduleRetry`] instant. A write
 //!    whose outcome never comes is issued again, unchanged, on a tick after
@@ -31,6 +32,41 @@
 //! 4. Run full passes ([`Observation::ExchangePass`], [`Observation::TopdeskPass`])
 //!    after missed notifications and periodically: they repair anything lost, and the
 //!    mass-cancel guard holds suspicious removals for an admin.
+//!
+//! # Concurrent edits and the conflict policy
+//!
+//! Each booking remembers what each side last showed, so an observation tells which
+//! fields *that side* changed. A field changed on one side only flows to the other,
+//! whatever the policy — a TOPdesk reschedule or room move of a meeting booked in
+//! Outlook updates the organizer's meeting (found by its `iCalUId`), an Outlook change of
+//! a reservation booked in TOPdesk updates the reservation. Fields changed on *both*
+//! sides before orb carried either over are decided by [`ConflictPolicy`]:
+//! `ExchangeWins` (the default) keeps Outlook's value and puts the reservation back,
+//! `TopdeskWins` keeps TOPdesk's and updates the organizer's meeting, `LatestWins` keeps
+//! the value with the later modification time (Exchange on a tie), in whichever order the
+//! two reports reach orb. A cancellation on either side always wins: it is final.
+//! Changes orb carries over never count as edits: they come back as echoes.
+//!
+//! # Moves and relocations
+//!
+//! A room move keeps the meeting: the old room's copy is *retired*, its echoes are
+//! ignored, and it becomes a booking again only if a user changes it after orb let go.
+//! An organizer change in TOPdesk (mode `organizer`) *relocates*: orb deletes the event
+//! in the old organizer's calendar and creates it in the new one, keeping the match id
+//! and the original organizer. The old event is retired as superseded the moment the
+//! relocation is planned, so every later report of its room copy — removal,
+//! cancellation, update — is orb's own echo, whether or not the outcome of orb's cancel
+//! call has arrived (a cancel that fails transiently keeps it retired; should the
+//! organizer change back before the retry, the relocation is abandoned).
+//!
+//! # Conflicts in TOPdesk
+//!
+//! A refused write or a reservation TOPdesk marks conflicting makes the booking
+//! [`BookingStatus::Conflict`]: the room declines the meeting in Exchange and the
+//! organizer is mailed (if mail is enabled). It is tried again when one side changes the
+//! booking, when another booking leaves an overlapping time in the same room (a refused
+//! write), when TOPdesk lists the reservation without its mark ([`TopdeskItem::conflicting`]),
+//! or on an admin retry.
 //!
 //! With the `serde` feature, bookings, effects and observations serialize (for the store's
 //! records and the outbox).

@@ -1072,6 +1072,121 @@ fn concurrent_edits_latest_wins() {
     "#]].assert_eq(&concurrent_edit(ConflictPolicy::LatestWins));
 }
 
+/// One Outlook booking of ann in room a under `policy`, settled, trace taken.
+fn outlook_booking_under(policy: ConflictPolicy) -> (World, usize) {
+    let mut cfg = config();
+    cfg.conflict_policy = policy;
+    let mut w = World::new(cfg);
+    let i = w.user_books_exchange("ann", "a", "2026-03-03T09:00:00Z", 60, "Planning");
+    w.settle();
+    w.take_trace();
+    (w, i)
+}
+
+const POLICIES: [ConflictPolicy; 3] = [
+    ConflictPolicy::ExchangeWins,
+    ConflictPolicy::TopdeskWins,
+    ConflictPolicy::LatestWins,
+];
+
+/// TOPdesk alone reschedules and moves a reservation orb made from an Outlook meeting.
+/// Nothing was changed concurrently in Outlook, so there is no conflict to resolve: under
+/// every policy the organizer's meeting follows (by its iCalUId, as orb did not create
+/// it), moving from room a to room b.
+#[test]
+fn a_topdesk_change_of_an_outlook_booking_updates_the_organizers_meeting_under_every_policy() {
+    let mut traces = Vec::new();
+    for policy in POLICIES {
+        let (mut w, _) = outlook_booking_under(policy);
+        w.user_edits_topdesk(0, |r| {
+            r.location = location("b");
+            r.start = ts("2026-03-03T14:00:00Z");
+            r.end = ts("2026-03-03T15:00:00Z");
+        });
+        w.settle();
+        traces.push(w.take_trace());
+        w.assert_agree();
+        w.assert_quiet();
+        let m = &w.meetings[0];
+        assert_eq!(
+            (m.room.clone(), m.start),
+            (room("b"), ts("2026-03-03T14:00:00Z"))
+        );
+        assert_eq!(m.calendar, email("ann"));
+        assert_eq!(w.reservations.len(), 1);
+    }
+    assert!(traces.iter().all(|t| *t == traces[0]));
+    expect![[r#"
+        -- topdesk changed res-2
+        note changed x-38b6dc8949ac906f52d3 on topdesk: room,time
+        effect #2 update event uid uid-1 in ann@example.com [room-b@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z replaces=room-a@example.com subject="Planning"]
+        -- exchange removed copy-1 in room-a@example.com
+        note ignored: copy orb stopped following (echo of a move)
+        -- exchange changed copy-3 in room-b@example.com
+        note echo x-38b6dc8949ac906f52d3 on exchange
+        -- succeeded #2 on exchange
+    "#]].assert_eq(&traces[0]);
+}
+
+/// TOPdesk moves the reservation to room b at 14:00 while ann moves the meeting to 11:00
+/// in Outlook, before orb hears of either. The room was changed on one side only and is
+/// merged whatever the policy; the time was changed on both, and the policy decides:
+/// Exchange wins puts the reservation back to Outlook's time, TOPdesk wins updates the
+/// organizer's meeting to TOPdesk's, latest wins takes the later edit, whichever side's
+/// report reaches orb first.
+#[test]
+fn concurrent_edits_of_an_outlook_booking_follow_the_policy() {
+    let mut out = String::new();
+    let runs = POLICIES
+        .map(|policy| (policy, false))
+        .into_iter()
+        .chain([(ConflictPolicy::LatestWins, true)]);
+    for (policy, topdesk_later) in runs {
+        let (mut w, i) = outlook_booking_under(policy);
+        let topdesk_edit = |w: &mut World| {
+            w.user_edits_topdesk(0, |r| {
+                r.location = location("b");
+                r.start = ts("2026-03-03T14:00:00Z");
+                r.end = ts("2026-03-03T15:00:00Z");
+            });
+        };
+        if !topdesk_later {
+            topdesk_edit(&mut w);
+        }
+        w.user_edits_exchange(i, |m| {
+            m.start = ts("2026-03-03T11:00:00Z");
+            m.end = ts("2026-03-03T12:00:00Z");
+        });
+        if topdesk_later {
+            // TOPdesk's edit is the later one, but orb hears of it first.
+            topdesk_edit(&mut w);
+            w.inbox.rotate_left(1);
+        }
+        w.settle();
+        w.assert_agree();
+        w.assert_quiet();
+        let m = &w.meetings[i];
+        let r = &w.reservations[0];
+        assert_eq!((m.start, m.end), (r.start, r.end));
+        assert_eq!(w.reservations.len(), 1);
+        let later = if topdesk_later {
+            " (TOPdesk later)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{policy:?}{later}: meeting {} {}..{} in {}; reservation {} {}\n",
+            m.room, m.start, m.end, m.calendar, r.location, r.start
+        ));
+    }
+    expect![[r#"
+        ExchangeWins: meeting room-b@example.com 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z in ann@example.com; reservation loc-b 2026-03-03T11:00:00Z
+        TopdeskWins: meeting room-b@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z in ann@example.com; reservation loc-b 2026-03-03T14:00:00Z
+        LatestWins: meeting room-b@example.com 2026-03-03T11:00:00Z..2026-03-03T12:00:00Z in ann@example.com; reservation loc-b 2026-03-03T11:00:00Z
+        LatestWins (TOPdesk later): meeting room-b@example.com 2026-03-03T14:00:00Z..2026-03-03T15:00:00Z in ann@example.com; reservation loc-b 2026-03-03T14:00:00Z
+    "#]].assert_eq(&out);
+}
+
 #[test]
 fn topdesk_refusal_declines_notifies_and_stays_visible() {
     let mut cfg = config();
