@@ -344,7 +344,7 @@ impl Admin {
                         state_class: state_class(b.state),
                         cells: columns
                             .iter()
-                            .map(|c| Cell::of(c.name, b.field(c.name)))
+                            .map(|c| Cell::compact(c.name, b.field(c.name)))
                             .collect(),
                     })
                     .collect()
@@ -802,8 +802,27 @@ struct Cell {
 }
 
 impl Cell {
+    /// A field as the detail page shows it (times to the second).
     fn of(name: &str, value: Option<&Value>) -> Self {
         let text = value.map(view::text).unwrap_or_default();
+        Self::with_text(name, text)
+    }
+
+    /// A field as the list shows it: times to the minute (bookings are minute-granular;
+    /// the detail page has the seconds), to keep the table narrow.
+    fn compact(name: &str, value: Option<&Value>) -> Self {
+        let text = match value {
+            Some(Value::String(s)) => match s.parse::<Timestamp>() {
+                Ok(t) => t.strftime("%Y-%m-%d %H:%M").to_string(),
+                Err(_) => s.clone(),
+            },
+            Some(v) => view::text(v),
+            None => String::new(),
+        };
+        Self::with_text(name, text)
+    }
+
+    fn with_text(name: &str, text: String) -> Self {
         let badge = matches!(name, "exchange_status" | "topdesk_status")
             .then(|| status_class(&text))
             .flatten();
@@ -890,11 +909,18 @@ fn summary(page: &Page, query: &Query) -> String {
         return format!("0 of {total} bookings");
     }
     if query.cursor.is_some() {
-        return format!("{} more of {total} bookings", page.items.len());
+        return format!(
+            "{} more of {total} bookings · times in UTC",
+            page.items.len()
+        );
     }
     let from = query.offset.unwrap_or(0) + 1;
     let to = from + page.items.len() - 1;
-    format!("{}–{} of {total} bookings", thousands(from), thousands(to))
+    format!(
+        "{}–{} of {total} bookings · times in UTC",
+        thousands(from),
+        thousands(to)
+    )
 }
 
 fn query_is_filtered(q: &Query) -> bool {

@@ -5,8 +5,8 @@
 //! It owns no wire format and no on-disk format — those belong to the client crates and
 //! `orb-store` — and no sync decision, which belongs to `orb-reconcile`.
 
-pub mod admin_client;
 pub mod admin;
+pub mod admin_client;
 pub mod api;
 pub mod config;
 #[cfg(feature = "demo")]

@@ -8,6 +8,7 @@
 
 mod orb_service {
     mod admin;
+    mod browser;
     mod config;
     mod conflicts;
     mod demo;
