@@ -148,6 +148,9 @@ pub async fn execute(graph: &GraphClient, kind: &EffectKind, now: Timestamp) -> 
     })
 }
 
+/// How long a write waits after orb's own credentials were refused (on either side).
+pub const CREDENTIALS_RETRY: SignedDuration = SignedDuration::from_mins(5);
+
 /// Graph's error as the engine's failure class.
 pub fn failure(e: &orb_graph_client::Error) -> Failure {
     use orb_graph_client::Error as G;
@@ -156,6 +159,17 @@ pub fn failure(e: &orb_graph_client::Error) -> Failure {
             retry_after: retry_after.and_then(|d| SignedDuration::try_from(d).ok()),
         },
         _ if e.is_retryable() => Failure::Retryable { retry_after: None },
+        // orb's own credentials or consent, not this booking: every write fails alike
+        // until an operator acts, so the booking waits (and `/healthz` names the cause)
+        // instead of being parked at once.
+        G::InvalidClient { .. }
+        | G::ConsentMissing { .. }
+        | G::TokenRejected { .. }
+        | G::Credential(_)
+        | G::Unauthorized { .. }
+        | G::Forbidden { .. } => Failure::Retryable {
+            retry_after: Some(CREDENTIALS_RETRY),
+        },
         G::MailboxAccessDenied { mailbox, .. } => match EmailAddress::parse(mailbox) {
             Ok(mailbox) => Failure::Denied { mailbox },
             Err(_) => Failure::Rejected {
@@ -381,5 +395,26 @@ mod tests {
             request_id: None,
         };
         assert_eq!(failure(&gone), Failure::Gone);
+        // orb's own credentials: the booking waits, it is not parked.
+        let waits = Failure::Retryable {
+            retry_after: Some(CREDENTIALS_RETRY),
+        };
+        let invalid = orb_graph_client::Error::InvalidClient {
+            error_codes: vec![7_000_215],
+            trace_id: None,
+        };
+        assert_eq!(failure(&invalid), waits);
+        let consent = orb_graph_client::Error::ConsentMissing {
+            error_codes: vec![65_001],
+            trace_id: None,
+        };
+        assert_eq!(failure(&consent), waits);
+        let unauthorized = orb_graph_client::Error::Unauthorized {
+            code: "InvalidAuthenticationToken".into(),
+            request_id: None,
+        };
+        assert_eq!(failure(&unauthorized), waits);
+        let bad = orb_graph_client::Error::InvalidInput("no such property".into());
+        assert!(matches!(failure(&bad), Failure::Rejected { .. }));
     }
 }

@@ -309,6 +309,8 @@ impl Daemon {
             exchange_again: HashMap::new(),
             topdesk_busy: false,
             topdesk_again: None,
+            topdesk_failing: None,
+            exchange_failing: BTreeMap::new(),
             exchange_seen: HashMap::new(),
             topdesk_seen: 0,
             timers: BTreeSet::new(),
@@ -476,6 +478,11 @@ struct Runtime {
     exchange_again: HashMap<RoomMailbox, bool>,
     topdesk_busy: bool,
     topdesk_again: Option<bool>,
+    /// Why the last TOPdesk poll failed (`None` once a poll succeeds): shown by
+    /// `/healthz`, since an expired application password stops the whole sync.
+    topdesk_failing: Option<String>,
+    /// Why the last delta round of a room failed, by room (removed once one succeeds).
+    exchange_failing: BTreeMap<String, String>,
     /// What each room's calendar was last seen to hold changed this often (a
     /// notification, or the outcome of orb's own write): a full listing during which it
     /// changed may predate the change (see [`without_absences`]).
@@ -1254,6 +1261,9 @@ impl Runtime {
     ) -> Result<(), Error> {
         self.exchange_busy.remove(&room);
         let mut again = self.exchange_again.remove(&room);
+        if result.is_ok() && self.exchange_failing.remove(room.as_str()).is_some() {
+            tracing::info!(%room, "delta sync succeeds again");
+        }
         match result {
             Ok(round) => {
                 let seen = self.exchange_seen.get(&room).copied().unwrap_or(0);
@@ -1275,7 +1285,11 @@ impl Runtime {
                 };
                 self.decide(observations, commit)?;
             }
-            Err(e) => tracing::warn!(error = %e, %room, "delta round failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, %room, "delta round failed");
+                self.exchange_failing
+                    .insert(room.as_str().to_owned(), e.to_string());
+            }
         }
         if let Some(full) = again {
             self.request_round(&room, full);
@@ -1322,6 +1336,9 @@ impl Runtime {
         writes: u64,
     ) -> Result<(), Error> {
         self.topdesk_busy = false;
+        if result.is_ok() && self.topdesk_failing.take().is_some() {
+            tracing::info!("TOPdesk poll succeeds again");
+        }
         match result {
             Ok(observations) if writes != self.topdesk_seen => {
                 // Polled again at once, until a poll saw nothing change under it.
@@ -1329,7 +1346,10 @@ impl Runtime {
                 self.decide(without_absences(observations), Commit::default())?;
             }
             Ok(observations) => self.decide(observations, Commit::default())?,
-            Err(e) => tracing::warn!(error = %e, "TOPdesk poll failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "TOPdesk poll failed");
+                self.topdesk_failing = Some(e.to_string());
+            }
         }
         if let Some(full) = self.topdesk_again.take() {
             self.request_poll(full);
@@ -1560,6 +1580,12 @@ impl Runtime {
             .collect();
         if parked > 0 {
             problems.push(format!("{parked} booking(s) parked"));
+        }
+        if let Some(e) = &self.topdesk_failing {
+            problems.push(format!("TOPdesk poll failing: {e}"));
+        }
+        for (room, e) in &self.exchange_failing {
+            problems.push(format!("delta sync of {room} failing: {e}"));
         }
         if let Ok(mut h) = self.health.lock() {
             h.active = active;

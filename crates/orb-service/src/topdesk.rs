@@ -145,6 +145,12 @@ pub fn failure(e: &orb_topdesk_client::Error) -> Failure {
             retry_after: retry_after.and_then(|d| SignedDuration::try_from(d).ok()),
         },
         _ if e.is_retryable() => Failure::Retryable { retry_after: None },
+        // orb's operator account, not this booking: an expired application password or a
+        // withdrawn permission fails every write until an operator acts, so the booking
+        // waits (and `/healthz` names the cause) instead of being parked at once.
+        T::CredentialsRejected { .. } | T::Forbidden { .. } => Failure::Retryable {
+            retry_after: Some(crate::exchange::CREDENTIALS_RETRY),
+        },
         T::NotFound { .. } => Failure::Gone,
         // A 4xx on a booking write is TOPdesk refusing the booking (room taken, outside
         // opening hours, ...): a conflict for the organizer, not a retry.
@@ -405,5 +411,30 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn credential_failures_wait_and_refusals_are_conflicts() {
+        use orb_topdesk_client::{ApiErrors, Error as T};
+        let waits = Failure::Retryable {
+            retry_after: Some(crate::exchange::CREDENTIALS_RETRY),
+        };
+        let expired = T::CredentialsRejected {
+            details: ApiErrors::default(),
+        };
+        assert_eq!(failure(&expired), waits);
+        let forbidden = T::Forbidden {
+            details: ApiErrors::default(),
+        };
+        assert_eq!(failure(&forbidden), waits);
+        let refused = T::Rejected {
+            status: http::StatusCode::BAD_REQUEST,
+            details: ApiErrors::default(),
+        };
+        assert!(matches!(failure(&refused), Failure::Refused { .. }));
+        let gone = T::NotFound {
+            details: ApiErrors::default(),
+        };
+        assert_eq!(failure(&gone), Failure::Gone);
     }
 }

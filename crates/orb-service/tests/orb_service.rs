@@ -11,6 +11,7 @@ mod orb_service {
     mod browser;
     mod config;
     mod conflicts;
+    mod credentials;
     mod demo;
     mod doctor;
     mod dry_run;
