@@ -1234,6 +1234,37 @@ mod tests {
     }
 
     #[test]
+    fn paging_uses_offsets_while_cheap_and_the_cursor_beyond() {
+        let page = |next: Option<&str>| Page {
+            items: Vec::new(),
+            total: 100_000,
+            next_cursor: next.map(str::to_owned),
+        };
+        // First page: no way back, next by offset.
+        let p = Paging::of(&page(Some("c1")), &Query::default());
+        assert_eq!((p.first, p.previous), (None, None));
+        assert_eq!(p.next.as_deref(), Some("/admin/?offset=50"));
+        // Deep in the offsets: back by offset, and past the limit on by cursor.
+        let deep = Query {
+            limit: Some(100),
+            offset: Some(view::MAX_OFFSET - 50),
+            ..Query::default()
+        };
+        let p = Paging::of(&page(Some("c2")), &deep);
+        assert_eq!(p.first.as_deref(), Some("/admin/?limit=100"));
+        assert_eq!(p.previous.as_deref(), Some("/admin/?limit=100&offset=9850"));
+        assert_eq!(p.next.as_deref(), Some("/admin/?limit=100&cursor=c2"));
+        // On a cursor page: forward only, plus the first page; the last page has no next.
+        let on = Query {
+            cursor: Some("c2".to_owned()),
+            ..Query::default()
+        };
+        let p = Paging::of(&page(None), &on);
+        assert_eq!(p.first.as_deref(), Some("/admin/"));
+        assert_eq!((p.previous, p.next), (None, None));
+    }
+
+    #[test]
     fn cross_site_posts_are_recognised() {
         let mut h = HeaderMap::new();
         assert!(!cross_site(&h));
