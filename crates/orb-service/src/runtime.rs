@@ -717,6 +717,22 @@ impl Runtime {
                     }
                 }
             };
+            // Graph can deliver a new subscription's first notifications before its
+            // `201` has reached orb: while a create is in flight, a body naming an
+            // unknown subscription waits (with those after it) for the create's answer
+            // instead of being rejected; `subscribed` processes the inbox again.
+            if self.creating_subscription()
+                && outcome
+                    .rejected
+                    .iter()
+                    .any(|r| r.reason == crate::metrics::RejectReason::UnknownSubscription)
+            {
+                tracing::debug!(
+                    seq = entry.seq.0,
+                    "notification for an unknown subscription while one is being created; held"
+                );
+                return Ok(());
+            }
             let correlation = format!("inbox-{}", entry.seq.0);
             let mut commit = Commit {
                 inbox_done: Some(entry.seq),
@@ -1489,6 +1505,14 @@ impl Runtime {
         }
     }
 
+    /// True while a subscription create is in flight (its client state is known, its id
+    /// not yet).
+    fn creating_subscription(&self) -> bool {
+        self.pending_client_states
+            .keys()
+            .any(|room| self.sub_busy.contains(room))
+    }
+
     fn renew(&mut self, room: &str) {
         if self.sub_busy.contains(room) || self.stopping {
             return;
@@ -1545,6 +1569,11 @@ impl Runtime {
             }
         }
         self.update_gauges();
+        if !renewal {
+            // Notifications held for this create are judged now that its id is known
+            // (or, if it failed, rejected as before).
+            self.process_inbox()?;
+        }
         Ok(())
     }
 

@@ -215,6 +215,16 @@ pub enum Fault {
         /// How many.
         times: usize,
     },
+    /// The answers to the next `times` subscription creates are held back for `delay`
+    /// *after* the subscription exists, as when Graph's `201` is slow to reach the
+    /// client: its notifications (and validation) can arrive before the client knows the
+    /// subscription's id.
+    LateSubscriptionAnswers {
+        /// How long each answer is held back.
+        delay: Duration,
+        /// How many creates.
+        times: usize,
+    },
     /// Every delta token issued so far is forgotten. `gone`: the next use gets
     /// `410 Gone` with a `Location` header (service reset); otherwise
     /// `400 SyncStateNotFound` (token evicted).
@@ -365,6 +375,8 @@ pub(crate) struct State {
     deltas: HashMap<String, DeltaState>,
     delta_gone: bool,
     http_faults: VecDeque<Fault>,
+    /// `(delay, times)` of [`Fault::LateSubscriptionAnswers`].
+    late_subscription_answers: Option<(Duration, usize)>,
     notify_faults: NotifyFaults,
     requests: Vec<RequestRecord>,
     inflight: HashMap<String, usize>,
@@ -447,6 +459,7 @@ impl GraphEmulator {
                 deltas: HashMap::new(),
                 delta_gone: false,
                 http_faults: VecDeque::new(),
+                late_subscription_answers: None,
                 notify_faults: NotifyFaults::default(),
                 requests: Vec::new(),
                 inflight: HashMap::new(),
@@ -753,6 +766,9 @@ impl GraphEmulator {
             Fault::DuplicateNotifications { times } => st.notify_faults.duplicate += times,
             Fault::ReorderNotifications { batch } => st.notify_faults.reorder += batch,
             Fault::DropNotifications { times } => st.notify_faults.drop += times,
+            Fault::LateSubscriptionAnswers { delay, times } => {
+                st.late_subscription_answers = (times > 0).then_some((delay, times));
+            }
             Fault::ExpireDeltaTokens { gone } => {
                 st.deltas.clear();
                 st.pages.retain(|_, p| matches!(p.end, PageEnd::None));

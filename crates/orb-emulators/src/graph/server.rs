@@ -237,6 +237,27 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
             }
         }
     };
+    let creates_subscription = call.method == Method::POST
+        && call.is(0, "subscriptions")
+        && call.segments.len() == 1
+        && answer.status().is_success();
+    if creates_subscription {
+        let late = {
+            let mut st = shared.lock();
+            match st.late_subscription_answers.take() {
+                Some((delay, times)) => {
+                    if times > 1 {
+                        st.late_subscription_answers = Some((delay, times - 1));
+                    }
+                    Some(delay)
+                }
+                None => None,
+            }
+        };
+        if let Some(delay) = late {
+            tokio::time::sleep(delay).await;
+        }
+    }
     let mut answer = answer;
     if let Ok(v) = hyper::header::HeaderValue::from_str(&request_id) {
         answer.headers_mut().insert("request-id", v);

@@ -107,6 +107,68 @@ async fn a_removed_subscription_is_recreated_and_the_room_resynced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_that_outrun_their_subscriptions_answer_are_held_not_rejected() {
+    let world = World::start().await;
+    let (old, _) = subscription(&world);
+    // Graph's 201 for the next create reaches orb five seconds after the subscription
+    // exists; its first notification gets there first.
+    world.graph.inject(Fault::LateSubscriptionAnswers {
+        delay: Duration::from_secs(5),
+        times: 1,
+    });
+    assert!(
+        world
+            .graph
+            .send_lifecycle(&old, LifecycleEvent::SubscriptionRemoved)
+    );
+    until("the new subscription exists in Graph", || {
+        let subs = world.graph.subscriptions();
+        subs.len() == 1 && subs[0]["id"] != old.as_str()
+    })
+    .await;
+    let (new, _) = subscription(&world);
+    world.book_in_outlook("Before the answer", in_days(2), 30);
+    world.graph.flush_notifications().await;
+    let delivered = world
+        .graph
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.kind == DeliveryKind::Change && d.subscription_id == new)
+        .count();
+    assert!(delivered >= 1, "the notification was delivered");
+    let known = |id: &str| {
+        world
+            .daemon()
+            .store()
+            .subscriptions()
+            .unwrap()
+            .iter()
+            .any(|s| s.id.as_str() == id)
+    };
+    assert!(
+        !known(&new),
+        "the notification must arrive before orb knows the subscription"
+    );
+
+    until("orb records the new subscription", || known(&new)).await;
+    world
+        .reservation_where("the reservation", |r| {
+            r.brief_description == "Before the answer"
+        })
+        .await;
+    until("the held notification is processed", || {
+        world.daemon().store().pending_inbox_len() == 0
+    })
+    .await;
+    let metrics = world.daemon().metrics().encode();
+    assert!(
+        !metrics.contains(r#"reason="unknown_subscription""#),
+        "{metrics}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reauthorization_required_is_answered_with_a_reauthorize() {
     let world = World::start().await;
     let (id, _) = subscription(&world);
