@@ -115,7 +115,8 @@ enum BookingsCommand {
         /// Free text over organizer and room.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
-        /// Order: `start` (earliest first) or `updated` (newest first).
+        /// Order: `start` (earliest first), `updated` (newest first) or `failures` (most
+        /// first).
         #[arg(long, value_name = "ORDER")]
         sort: Option<String>,
         /// Bookings per page (at most 500).

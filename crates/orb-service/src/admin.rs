@@ -769,6 +769,7 @@ impl Column {
         let sort = match name {
             "start" => Some(Sort::Start),
             "last_updated_at" => Some(Sort::Updated),
+            "failed_count" => Some(Sort::Failures),
             _ => None,
         };
         Self {

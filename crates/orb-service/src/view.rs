@@ -321,6 +321,7 @@ impl ViewPolicy {
         match sort {
             Sort::Start if self.shows("start") => b.start.as_nanosecond(),
             Sort::Updated if self.shows("last_updated_at") => -b.last_updated_at.as_nanosecond(),
+            Sort::Failures if self.shows("failed_count") => -i128::from(b.failed_count),
             _ => 0,
         }
     }
@@ -578,14 +579,17 @@ pub enum Sort {
     Start,
     /// By last update, newest first.
     Updated,
+    /// By failure count, most first (the bookings that need attention on top).
+    Failures,
 }
 
 impl Sort {
-    /// `start` or `updated`.
+    /// `start`, `updated` or `failures`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "start" => Some(Self::Start),
             "updated" => Some(Self::Updated),
+            "failures" => Some(Self::Failures),
             _ => None,
         }
     }
@@ -595,6 +599,7 @@ impl Sort {
         match self {
             Self::Start => "start",
             Self::Updated => "updated",
+            Self::Failures => "failures",
         }
     }
 }
@@ -625,7 +630,7 @@ pub struct Query {
 impl Query {
     /// Reads URL query parameters: `room`, `status`, `from`, `to` (RFC 3339 or a
     /// `YYYY-MM-DD` date in UTC; a date in `to` includes that day), `search`, `sort`
-    /// (`start` | `updated`), `limit`, `offset`, `cursor`. Unknown parameters are errors.
+    /// (`start` | `updated` | `failures`), `limit`, `offset`, `cursor`. Unknown parameters are errors.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, QueryError> {
@@ -654,7 +659,7 @@ impl Query {
                 "search" => q.search = Some(value.to_owned()),
                 "sort" => {
                     q.sort = Sort::parse(value).ok_or_else(|| {
-                        QueryError(format!("sort: {value:?}; use start or updated"))
+                        QueryError(format!("sort: {value:?}; use start, updated or failures"))
                     })?;
                 }
                 "limit" => q.limit = Some(number("limit", value)?),
@@ -1219,10 +1224,14 @@ mod tests {
     #[test]
     fn pages_by_offset_and_by_cursor_cover_everything_once() {
         let all: Vec<Booking> = (0..57)
-            .map(|i| booking(&format!("m{i:03}"), "r@x.com", "a@x.com", (i * 7) % 23))
+            .map(|i| {
+                let mut b = booking(&format!("m{i:03}"), "r@x.com", "a@x.com", (i * 7) % 23);
+                b.failed_count = u32::try_from(i % 5).unwrap();
+                b
+            })
             .collect();
         let p = ViewPolicy::new(&[], true);
-        for sort in [Sort::Start, Sort::Updated] {
+        for sort in [Sort::Start, Sort::Updated, Sort::Failures] {
             let full = p
                 .list(
                     all.clone(),
@@ -1244,12 +1253,15 @@ mod tests {
                     .as_str()
                     .unwrap()
                     .to_owned(),
+                Sort::Failures => {
+                    format!("{:010}", v.field("failed_count").unwrap().as_u64().unwrap())
+                }
             };
             for pair in full.items.windows(2) {
                 let (a, b) = (key(&pair[0]), key(&pair[1]));
                 match sort {
                     Sort::Start => assert!(a <= b),
-                    Sort::Updated => assert!(a >= b),
+                    Sort::Updated | Sort::Failures => assert!(a >= b),
                 }
             }
             let mut by_cursor = Vec::new();

@@ -385,6 +385,7 @@ async fn filters_sorting_and_paging_come_from_the_query() {
         ("status=in-sync", 3),
         ("status=parked", 0),
         ("from=2000-01-01&to=2000-01-02", 0),
+        ("sort=failures", 3),
     ] {
         let a = s.get(&format!("/admin/?{query}")).await;
         assert_eq!(a.status, StatusCode::OK, "{query}");
