@@ -155,6 +155,66 @@ pub struct SyncConfig {
     /// ORB fields hidden from every view (names in [`VIEW_FIELDS`]).
     #[serde(default)]
     pub view_exclude: Vec<String>,
+    /// Who wins when both sides changed the same field before orb carried either over.
+    #[serde(default)]
+    pub conflict_policy: ConflictPolicy,
+    /// Deletion safety: a full pass that would cancel more than this share (percent) of
+    /// a room's bookings in the window cancels nothing and holds them for an admin.
+    #[serde(default = "default_mass_cancel_max_percent")]
+    pub mass_cancel_max_percent: u8,
+    /// Passes that would cancel fewer bookings than this are never held.
+    #[serde(default = "default_mass_cancel_min_bookings")]
+    pub mass_cancel_min_bookings: usize,
+    /// Delegate rules (R17): who is the TOPdesk requester of a meeting a delegate
+    /// (secretary) organizes.
+    #[serde(default)]
+    pub delegates: Vec<DelegateConfig>,
+}
+
+/// `sync.conflict_policy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    /// Exchange's value is kept.
+    #[default]
+    ExchangeWins,
+    /// TOPdesk's value is kept.
+    TopdeskWins,
+    /// The value changed last is kept (Exchange on a tie).
+    LatestWins,
+}
+
+/// One `[[sync.delegates]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateConfig {
+    /// The delegate's (secretary's) mailbox, as organizer of the meetings it books.
+    pub mailbox: String,
+    /// Who is the TOPdesk requester of its meetings.
+    pub requester: DelegateRequester,
+    /// The requester for `requester = "principal"`.
+    #[serde(default)]
+    pub principal: Option<String>,
+}
+
+/// `requester` of a `[[sync.delegates]]` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DelegateRequester {
+    /// The delegate itself.
+    Organizer,
+    /// The entry's `principal`.
+    Principal,
+    /// The meeting's first required attendee (the person booked for).
+    FirstRequiredAttendee,
+}
+
+fn default_mass_cancel_max_percent() -> u8 {
+    50
+}
+
+fn default_mass_cancel_min_bookings() -> usize {
+    5
 }
 
 impl Default for SyncConfig {
@@ -164,6 +224,10 @@ impl Default for SyncConfig {
             horizon_days: default_horizon_days(),
             carry_subject: true,
             view_exclude: Vec::new(),
+            conflict_policy: ConflictPolicy::default(),
+            mass_cancel_max_percent: default_mass_cancel_max_percent(),
+            mass_cancel_min_bookings: default_mass_cancel_min_bookings(),
+            delegates: Vec::new(),
         }
     }
 }
@@ -417,6 +481,48 @@ impl Config {
                     "sync.view_exclude: unknown field {field:?}; known: {}",
                     VIEW_FIELDS.join(", ")
                 ));
+            }
+        }
+
+        if self.sync.mass_cancel_max_percent > 100 {
+            p.push("sync.mass_cancel_max_percent: between 0 and 100".to_owned());
+        }
+        let mut delegates = HashSet::new();
+        for d in &self.sync.delegates {
+            let mailbox = d.mailbox.trim().to_ascii_lowercase();
+            if !looks_like_email(&mailbox) {
+                p.push(format!(
+                    "sync.delegates: mailbox {:?} is not an e-mail address",
+                    d.mailbox
+                ));
+            }
+            if !delegates.insert(mailbox) {
+                p.push(format!(
+                    "sync.delegates: {} has more than one rule",
+                    d.mailbox
+                ));
+            }
+            match (d.requester, &d.principal) {
+                (DelegateRequester::Principal, None) => p.push(format!(
+                    "sync.delegates: {} has requester = \"principal\" but no principal",
+                    d.mailbox
+                )),
+                (DelegateRequester::Principal, Some(e)) if !looks_like_email(e) => {
+                    p.push(format!(
+                        "sync.delegates: principal {e:?} of {} is not an e-mail address",
+                        d.mailbox
+                    ));
+                }
+                (
+                    DelegateRequester::Organizer | DelegateRequester::FirstRequiredAttendee,
+                    Some(_),
+                ) => {
+                    p.push(format!(
+                        "sync.delegates: {}: principal is only used with requester = \"principal\"",
+                        d.mailbox
+                    ));
+                }
+                _ => {}
             }
         }
 

@@ -1736,6 +1736,37 @@ pub fn engine_config(config: &Config, options: &Options) -> orb_reconcile::Confi
         SyncMode::RoomOnly => orb_reconcile::SyncMode::RoomOnly,
     };
     c.carry_subject = config.sync.carry_subject;
+    c.conflict_policy = match config.sync.conflict_policy {
+        crate::config::ConflictPolicy::ExchangeWins => orb_reconcile::ConflictPolicy::ExchangeWins,
+        crate::config::ConflictPolicy::TopdeskWins => orb_reconcile::ConflictPolicy::TopdeskWins,
+        crate::config::ConflictPolicy::LatestWins => orb_reconcile::ConflictPolicy::LatestWins,
+    };
+    c.mass_cancel = orb_reconcile::MassCancelGuard {
+        max_share_percent: config.sync.mass_cancel_max_percent,
+        min_bookings: config.sync.mass_cancel_min_bookings,
+    };
+    // Validated on load: every mailbox and principal parses.
+    c.delegates = config
+        .sync
+        .delegates
+        .iter()
+        .filter_map(|d| {
+            let rule = match d.requester {
+                crate::config::DelegateRequester::Organizer => {
+                    orb_reconcile::DelegateRule::Organizer
+                }
+                crate::config::DelegateRequester::FirstRequiredAttendee => {
+                    orb_reconcile::DelegateRule::FirstRequiredAttendee
+                }
+                crate::config::DelegateRequester::Principal => {
+                    orb_reconcile::DelegateRule::Principal(
+                        EmailAddress::parse(d.principal.as_deref()?).ok()?,
+                    )
+                }
+            };
+            Some((EmailAddress::parse(d.mailbox.trim()).ok()?, rule))
+        })
+        .collect();
     c.default_requester = config
         .topdesk
         .default_requester_email

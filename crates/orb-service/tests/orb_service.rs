@@ -25,6 +25,7 @@ mod orb_service {
     mod security;
     mod state;
     mod subscription_conflict;
+    mod sync_config;
     mod view;
     mod webhook;
     mod world;
