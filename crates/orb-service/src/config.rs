@@ -91,6 +91,9 @@ pub struct ServiceConfig {
     /// Largest accepted notification POST body (addition to `interfaces.md`).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// How long audit records are kept (addition to `interfaces.md`; at least a day).
+    #[serde(default = "default_audit_retention", deserialize_with = "duration")]
+    pub audit_retention: Duration,
 }
 
 /// `[graph]`.
@@ -413,6 +416,9 @@ impl Config {
         if s.max_body_bytes < 1024 {
             p.push("service.max_body_bytes: at least 1024".to_owned());
         }
+        if s.audit_retention < Duration::from_secs(24 * 3600) {
+            p.push("service.audit_retention: at least 1 day".to_owned());
+        }
 
         let g = &self.graph;
         for (name, value) in [
@@ -599,6 +605,10 @@ fn looks_like_email(s: &str) -> bool {
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+}
+
+fn default_audit_retention() -> Duration {
+    Duration::from_secs(90 * 24 * 3600)
 }
 
 fn default_max_body_bytes() -> usize {

@@ -68,9 +68,6 @@ pub const HOT_WINDOW: SignedDuration = SignedDuration::from_hours(36);
 /// recognised (Graph retries a delivery for up to 4 hours).
 pub const INBOX_RETENTION: SignedDuration = SignedDuration::from_hours(24);
 
-/// How long audit records are kept.
-pub const AUDIT_RETENTION: SignedDuration = SignedDuration::from_hours(90 * 24);
-
 /// How often old inbox entries and audit records are pruned.
 pub const PRUNE_EVERY: SignedDuration = SignedDuration::from_hours(1);
 
@@ -1166,7 +1163,8 @@ impl Runtime {
     }
 
     /// Drops processed inbox entries past [`INBOX_RETENTION`] and audit records past
-    /// [`AUDIT_RETENTION`], at most every [`PRUNE_EVERY`]: the data dir stays bounded.
+    /// `service.audit_retention`, at most every [`PRUNE_EVERY`]: the data dir stays
+    /// bounded.
     fn prune(&mut self, now: Timestamp) {
         if now.duration_since(self.pruned_at) < PRUNE_EVERY {
             return;
@@ -1174,7 +1172,10 @@ impl Runtime {
         self.pruned_at = now;
         let (Ok(inbox_before), Ok(audit_before)) = (
             now.checked_sub(INBOX_RETENTION),
-            now.checked_sub(AUDIT_RETENTION),
+            SignedDuration::try_from(self.config.service.audit_retention)
+                .ok()
+                .and_then(|keep| now.checked_sub(keep).ok())
+                .ok_or(()),
         ) else {
             return;
         };

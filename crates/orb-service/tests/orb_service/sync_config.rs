@@ -132,3 +132,31 @@ async fn a_delegates_meeting_is_requested_for_the_person_it_was_booked_for() {
     assert_eq!(reservation.requester_id, world.person(BOB));
     world.stop().await;
 }
+
+#[test]
+fn audit_retention_defaults_to_ninety_days_and_is_at_least_a_day() {
+    let base = with_sync("").unwrap();
+    assert_eq!(
+        base.service.audit_retention,
+        std::time::Duration::from_secs(90 * 24 * 3600)
+    );
+    let text = BASE.replace(
+        "data_dir = \"/tmp/orb\"",
+        "data_dir = \"/tmp/orb\"\naudit_retention = \"30d\"",
+    );
+    let config = Config::from_toml_str(&text).unwrap();
+    assert_eq!(
+        config.service.audit_retention,
+        std::time::Duration::from_secs(30 * 24 * 3600)
+    );
+    let short = BASE.replace(
+        "data_dir = \"/tmp/orb\"",
+        "data_dir = \"/tmp/orb\"\naudit_retention = \"2h\"",
+    );
+    match Config::from_toml_str(&short) {
+        Err(orb_service::config::ConfigError::Invalid(p)) => {
+            assert!(p.iter().any(|p| p.contains("audit_retention")), "{p:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
