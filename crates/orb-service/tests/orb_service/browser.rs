@@ -95,6 +95,22 @@ async fn the_admin_page_works_in_headless_chromium() {
     let health = browser.find(Locator::Id("subscriptions")).await.unwrap();
     assert!(health.text().await.unwrap().contains(ROOM));
     save(&browser, &shots, "admin-list.png").await;
+    // On a phone-sized window the page reflows: nothing sticks out sideways (the table
+    // scrolls inside its own box).
+    browser.set_window_size(420, 1100).await.unwrap();
+    let widths = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64(),
+        "overflows sideways: {widths}"
+    );
+    save(&browser, &shots, "admin-list-narrow.png").await;
+    browser.set_window_size(1400, 1100).await.unwrap();
 
     // Filter by state: only the parked booking is left.
     browser
