@@ -314,6 +314,20 @@ impl Run<'_> {
             });
             return Some(id);
         }
+        let x = &b.exchange;
+        let reinvited = b.desired.cancelled
+            && b.meta.last_updated_by == Side::Exchange
+            && !item.cancelled
+            && x.room_copy.as_ref() != Some(&item.event_id)
+            && x.modified_at.is_none_or(|seen| item.modified_at > seen);
+        if reinvited {
+            // The meeting left this room (or its booking was cancelled) and the room is
+            // invited again: a new copy, newer than anything orb saw. The ended booking
+            // stays final — driving it would cancel the user's meeting — and the new copy
+            // is a booking of its own.
+            self.put(b);
+            return self.new_exchange_booking(item, content);
+        }
         let x = &mut b.exchange;
         x.room = Some(item.room.clone());
         x.room_copy = Some(item.event_id.clone());
@@ -708,13 +722,15 @@ impl Run<'_> {
     // ----- TOPdesk observations -------------------------------------------------------
 
     fn topdesk_item(&mut self, item: &TopdeskItem) -> Option<OrbMatchId> {
+        let holds = |b: &Booking| {
+            b.topdesk.reservation.as_ref() == Some(&item.id) || b.topdesk.retired.contains(&item.id)
+        };
+        // Live bookings first, as in the state's index.
         let found = self
             .overlay
             .values()
-            .find(|b| {
-                b.topdesk.reservation.as_ref() == Some(&item.id)
-                    || b.topdesk.retired.contains(&item.id)
-            })
+            .find(|b| !b.desired.cancelled && holds(b))
+            .or_else(|| self.overlay.values().find(|b| holds(b)))
             .map(|b| b.match_id.clone())
             .or_else(|| self.state.by_reservation(&item.id).cloned())
             .or_else(|| {
@@ -737,6 +753,24 @@ impl Run<'_> {
                 });
                 return Some(id);
             }
+        }
+        let t = &b.topdesk;
+        // Ended by TOPdesk itself (not by orb's cancel of a change from Exchange, which
+        // records no modification time, so a late report could look newer).
+        let returned = b.desired.cancelled
+            && b.meta.last_updated_by == Side::Topdesk
+            && !item.cancelled
+            && t.in_flight.is_none()
+            && t.base.as_ref().is_some_and(|c| c.cancelled)
+            && t.modified_at.is_none_or(|seen| item.modified_at > seen)
+            && self.cfg.rooms.room(&item.location).is_some();
+        if returned {
+            // The booking ended when the reservation left the managed rooms (TOPdesk
+            // never cancelled it); now it is back. The ended booking stays final —
+            // driving it would cancel the user's reservation — and the reservation is a
+            // booking of its own again.
+            self.put(b);
+            return self.new_topdesk_booking(item);
         }
         release_hold(&mut b, Side::Topdesk, item.cancelled);
         // A reservation without a requester e-mail shows no requester change.
@@ -795,7 +829,12 @@ impl Run<'_> {
         if !self.within_horizon(&content) {
             return None;
         }
-        let match_id = OrbMatchId::for_topdesk(&item.id);
+        let mut match_id = OrbMatchId::for_topdesk(&item.id);
+        if self.booking(&match_id).is_some() {
+            // The key belongs to the booking that ended when the reservation left the
+            // managed rooms.
+            match_id = OrbMatchId::for_topdesk_return(&item.id, &item.modified_at.to_string());
+        }
         let appointment = match &item.series {
             Some(series) => Appointment::TopdeskSeries(series.clone()),
             None => Appointment::Single,
@@ -1450,7 +1489,8 @@ impl Run<'_> {
             // changed organizer is handled by relocating once it is known.
             calendar = previous.clone();
         }
-        if exists && b.exchange.calendar.as_ref().is_some_and(|c| c != &calendar) {
+        let moved = b.exchange.calendar.as_ref().is_some_and(|c| c != &calendar);
+        if exists && (moved || relocation_pending(&b.exchange)) {
             // Organizer changed: leave the old organizer's calendar first; the create in
             // the new one follows when the cancel succeeded. The old event is superseded
             // from this moment, so its copy's echoes (removal, cancellation, update) are
@@ -1462,9 +1502,6 @@ impl Run<'_> {
             });
             set_undo(b, undo);
             return;
-        }
-        if exists {
-            resume_abandoned_relocation(&mut b.exchange);
         }
         let mut target = self.projection(b, Side::Exchange);
         if !exists && self.cfg.mode == SyncMode::Organizer && target.organizer != calendar {
@@ -1682,8 +1719,7 @@ impl Run<'_> {
         let match_id = b.match_id.clone();
         // A relocation's cancel that failed transiently may have happened all the same
         // (a timeout after Exchange acted): the old copy stays retired and the cancel is
-        // issued again; `resume_abandoned_relocation` follows it again should the
-        // organizer change back before that.
+        // issued again (see `relocation_pending`).
         let maybe_done = flight.op == Op::Relocate && matches!(failure, Failure::Retryable { .. });
         if let (Some(undo), false) = (&flight.undo, matches!(failure, Failure::Gone) || maybe_done)
         {
@@ -1904,20 +1940,17 @@ fn retired_matches(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
 }
 
 /// A relocation whose cancel failed transiently keeps the old copy retired until the
-/// cancel is issued again. If by then the booking belongs in that calendar again (the
-/// organizer changed back), the relocation is abandoned: the old copy is followed again.
-fn resume_abandoned_relocation(x: &mut ExchangeLink) {
-    if x.room_copy.is_some() || x.ical_uid.is_none() {
-        return;
-    }
-    if let Some(pos) = x
-        .retired
-        .iter()
-        .rposition(|r| r.superseded && x.room.as_ref() == Some(&r.room) && r.ical_uid == x.ical_uid)
-    {
-        let retired = x.retired.remove(pos);
-        x.room_copy = retired.room_copy;
-    }
+/// cancel is issued again — also when by then the booking belongs in that calendar again
+/// (the organizer changed back): the failed cancel may have deleted the event after all,
+/// so following it again could mistake orb's own deletion for a user's. The relocation
+/// completes instead (a cancel of an event already gone counts as done) and the event is
+/// created anew where it belongs.
+fn relocation_pending(x: &ExchangeLink) -> bool {
+    x.room_copy.is_none()
+        && x.ical_uid.is_some()
+        && x.retired
+            .iter()
+            .any(|r| r.superseded && x.room.as_ref() == Some(&r.room) && r.ical_uid == x.ical_uid)
 }
 
 /// The side's item is cancelled: its view becomes cancelled, whatever was known of it.

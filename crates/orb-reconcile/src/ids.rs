@@ -216,6 +216,13 @@ impl OrbMatchId {
     pub fn for_topdesk(id: &TopdeskReservationId) -> Self {
         Self(Arc::from(format!("t-{}", digest(&[id.as_str()]))))
     }
+
+    /// The match id of a booking made from reservation `id` when it came back to a
+    /// managed room (as of `since`), used when [`OrbMatchId::for_topdesk`] is taken by the
+    /// booking that ended when the reservation left.
+    pub fn for_topdesk_return(id: &TopdeskReservationId, since: &str) -> Self {
+        Self(Arc::from(format!("t-{}", digest(&[id.as_str(), since]))))
+    }
 }
 
 impl IdempotencyKey {

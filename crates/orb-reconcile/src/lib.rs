@@ -56,8 +56,9 @@
 //! and the original organizer. The old event is retired as superseded the moment the
 //! relocation is planned, so every later report of its room copy — removal,
 //! cancellation, update — is orb's own echo, whether or not the outcome of orb's cancel
-//! call has arrived (a cancel that fails transiently keeps it retired; should the
-//! organizer change back before the retry, the relocation is abandoned).
+//! call has arrived. A cancel that fails transiently may have happened all the same, so
+//! the old event stays retired and the relocation completes on retry, even if the
+//! organizer changed back meanwhile (the event is then created anew in that calendar).
 //!
 //! # Conflicts in TOPdesk
 //!

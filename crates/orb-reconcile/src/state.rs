@@ -168,8 +168,17 @@ impl State {
             }
         }
         let t = &booking.topdesk;
-        for reservation in t.reservation.iter().chain(&t.retired) {
+        // As for room copies: a reservation that left the managed rooms and came back
+        // belongs to the live booking made of it, not to the one that ended.
+        if let Some(reservation) = &t.reservation
+            && claim(self.by_reservation.get(reservation))
+        {
             self.by_reservation.insert(reservation.clone(), id.clone());
+        }
+        for reservation in &t.retired {
+            self.by_reservation
+                .entry(reservation.clone())
+                .or_insert_with(|| id.clone());
         }
         if let Appointment::ExchangeOccurrence { master, .. } = &booking.appointment {
             self.by_master
