@@ -121,7 +121,7 @@ impl Admin {
 
     /// Open sessions (expired ones included until they are next pruned).
     pub fn session_count(&self) -> usize {
-        self.sessions.lock().map_or(0, |s| s.len())
+        self.sessions().len()
     }
 
     /// Answers one request under `/admin` from `client`.
@@ -247,9 +247,7 @@ impl Admin {
         if !csrf_ok(session, &form) {
             return self.csrf_refused(session);
         }
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.remove(&session.key);
-        }
+        self.sessions().remove(&session.key);
         let mut r = redirect("/admin/login");
         r.headers_mut().insert(
             header::SET_COOKIE,
@@ -264,7 +262,7 @@ impl Admin {
     fn session(&self, headers: &HeaderMap) -> Option<Active> {
         let id = cookie(headers, SESSION_COOKIE)?;
         let key = digest(&id);
-        let mut sessions = self.sessions.lock().ok()?;
+        let mut sessions = self.sessions();
         let session = sessions.get(&key)?.clone();
         if session.expires <= Instant::now() {
             sessions.remove(&key);
@@ -276,11 +274,15 @@ impl Admin {
         })
     }
 
+    /// The session table. A panic elsewhere while holding the lock leaves the map itself
+    /// intact, so a poisoned lock is used as it is.
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn insert_session(&self, key: [u8; 32], session: Session) {
         let now = Instant::now();
-        let Ok(mut sessions) = self.sessions.lock() else {
-            return;
-        };
+        let mut sessions = self.sessions();
         sessions.retain(|_, s| s.expires > now);
         while sessions.len() >= MAX_SESSIONS {
             let Some(oldest) = sessions
