@@ -1176,8 +1176,10 @@ impl Run<'_> {
             }
         }
         let leaves = [Fields::ROOM, Fields::TIME, Fields::CANCELLED];
-        if leaves.iter().any(|f| applied.contains(*f)) {
-            // The old slot may be what TOPdesk refused another booking for.
+        let refusals = self.state.topdesk_conflicts().next().is_some();
+        if refusals && leaves.iter().any(|f| applied.contains(*f)) {
+            // The old slot may be what TOPdesk refused another booking for. (A booking
+            // refused within this very run cannot have been refused for it.)
             self.freed.push((id.clone(), b.desired.clone()));
         }
         for field in Fields::ALL {
