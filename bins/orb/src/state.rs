@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use orb_notification_crypto::{GenerateOptions, KeyBits};
 use orb_service::{Config, state};
-use orb_store::{KeyState, Timestamp};
+use std::collections::HashSet;
+
+use orb_store::Timestamp;
 
 /// The operation failed.
 const FAILED: u8 = 1;
@@ -21,6 +23,14 @@ fn open(config: &Path) -> Result<(Config, state::OpenedState), ExitCode> {
     })?;
     let opened = state::open(&config).map_err(|e| {
         eprintln!("orb: {e}");
+        if matches!(
+            e,
+            orb_service::Error::Store(orb_store::Error::Locked { .. })
+        ) {
+            eprintln!(
+                "orb: a running orb holds the store: stop it, or set service.admin_token_file so that `orb certs` goes through the daemon"
+            );
+        }
         ExitCode::from(FAILED)
     })?;
     if opened.created_master_key {
@@ -32,45 +42,93 @@ fn open(config: &Path) -> Result<(Config, state::OpenedState), ExitCode> {
     Ok((config, opened))
 }
 
+/// Whether to manage the certificates through a running daemon: when its admin API is
+/// configured and answers. `None`: no daemon to ask (not configured, or not running), so
+/// the local store is used.
+fn daemon(config_path: &Path) -> Option<orb_service::admin_client::AdminClient> {
+    let config = Config::load(config_path).ok()?;
+    config.service.admin_token_file.as_ref()?;
+    let client = orb_service::admin_client::AdminClient::from_config(&config).ok()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    match runtime.block_on(client.certificates()) {
+        Err(orb_service::admin_client::ClientError::Unreachable { .. }) => None,
+        // Reachable: answers (or refusals) come from the daemon from here on.
+        _ => Some(client),
+    }
+}
+
 pub(crate) fn certs_list(config: &Path) -> ExitCode {
+    if daemon(config).is_some() {
+        return crate::bookings::call(config, |client| async move {
+            let list = client.certificates().await?;
+            print!("{}", state::render_certificates(&list));
+            Ok(())
+        });
+    }
     let (_, opened) = match open(config) {
         Ok(o) => o,
         Err(code) => return code,
     };
-    let mut keys = match opened.store.encryption_keys() {
-        Ok(k) => k,
+    match state::certificates(&opened.store) {
+        Ok(list) => {
+            print!("{}", state::render_certificates(&list));
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("orb: {e}");
-            return ExitCode::from(FAILED);
+            ExitCode::from(FAILED)
         }
-    };
-    keys.sort_by_key(|k| k.created_at);
-    if keys.is_empty() {
-        println!(
-            "no certificates yet (`orb certs rotate` creates one; `orb run` does on first start)"
-        );
     }
-    for k in keys {
-        let state = match k.state {
-            KeyState::Current => "current",
-            KeyState::Previous => "previous",
-            KeyState::Retired => "retired",
-        };
-        let thumbprint = orb_notification_crypto::Certificate::from_pem(&k.certificate_pem)
-            .map_or_else(|_| "unreadable".to_owned(), |c| c.thumbprint_hex());
-        println!(
-            "{}  {state:<8}  {thumbprint}  created {}  expires {}",
-            k.id, k.created_at, k.expires_at
-        );
-    }
-    ExitCode::SUCCESS
 }
+
+/// How long `orb certs rotate` waits for a running daemon to show the new certificate
+/// (a 4096-bit key takes seconds to generate on a slow machine).
+const ROTATE_PATIENCE: Duration = Duration::from_secs(120);
 
 pub(crate) fn certs_rotate(config: &Path, bits: u32, validity: Duration) -> ExitCode {
     let Some(key_bits) = KeyBits::from_bits(bits) else {
         eprintln!("orb: --bits must be 2048, 3072 or 4096");
         return ExitCode::from(UNUSABLE);
     };
+    let days = validity.as_secs() / (24 * 3600);
+    if daemon(config).is_some() {
+        if !(1..=3650).contains(&days) || validity.as_secs() % (24 * 3600) != 0 {
+            eprintln!("orb: --validity must be whole days (1 to 3650) for a running daemon");
+            return ExitCode::from(UNUSABLE);
+        }
+        return crate::bookings::call(config, |client| async move {
+            let before: HashSet<String> = client
+                .certificates()
+                .await?
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            client.rotate_certificate(bits, days).await?;
+            let deadline = tokio::time::Instant::now() + ROTATE_PATIENCE;
+            loop {
+                let list = client.certificates().await?;
+                if let Some(new) = list
+                    .iter()
+                    .find(|c| c.state == "current" && !before.contains(&c.id))
+                {
+                    println!(
+                        "{}  current  (the running daemon renews its subscriptions onto it now)",
+                        new.id
+                    );
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(orb_service::admin_client::ClientError::Protocol(
+                        "the daemon accepted the rotation but shows no new certificate yet; check its log".to_owned(),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        });
+    }
     let (_, opened) = match open(config) {
         Ok(o) => o,
         Err(code) => return code,

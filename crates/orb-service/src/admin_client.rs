@@ -10,8 +10,9 @@ use http::StatusCode;
 use serde::Deserialize;
 use url::Url;
 
-use crate::api::{BOOKINGS, read_token};
+use crate::api::{BOOKINGS, CERTIFICATES, read_token};
 use crate::config::Config;
+use crate::state::CertificateView;
 use crate::view::{BookingDetail, Page, Query};
 
 /// How long one call may take.
@@ -181,14 +182,48 @@ impl AdminClient {
         }
     }
 
+    /// The daemon's notification-encryption certificates, oldest first.
+    pub async fn certificates(&self) -> Result<Vec<CertificateView>, ClientError> {
+        let url = self.url_under(CERTIFICATES, &[])?;
+        let response = self.send(self.http.get(url)).await?;
+        match response.status() {
+            StatusCode::OK => read_json(response).await,
+            StatusCode::NOT_FOUND => Err(ClientError::Disabled),
+            _ => Err(refused(response).await),
+        }
+    }
+
+    /// Asks the daemon to make a new current certificate (and renew its subscriptions
+    /// onto it); the rotation happens in the daemon's loop right after the answer.
+    pub async fn rotate_certificate(
+        &self,
+        bits: u32,
+        validity_days: u64,
+    ) -> Result<(), ClientError> {
+        let mut url = self.url_under(CERTIFICATES, &["rotate"])?;
+        url.query_pairs_mut()
+            .append_pair("bits", &bits.to_string())
+            .append_pair("validity_days", &validity_days.to_string());
+        let response = self.send(self.http.post(url)).await?;
+        match response.status() {
+            StatusCode::ACCEPTED => Ok(()),
+            StatusCode::NOT_FOUND => Err(ClientError::Disabled),
+            _ => Err(refused(response).await),
+        }
+    }
+
     fn url(&self, segments: &[&str]) -> Result<Url, ClientError> {
+        self.url_under(BOOKINGS, segments)
+    }
+
+    fn url_under(&self, prefix: &str, segments: &[&str]) -> Result<Url, ClientError> {
         let mut url = self.base.clone();
         {
             let mut path = url
                 .path_segments_mut()
                 .map_err(|()| ClientError::Setup(format!("{}: not a base URL", self.base)))?;
             path.clear();
-            path.extend(BOOKINGS.trim_start_matches('/').split('/'));
+            path.extend(prefix.trim_start_matches('/').split('/'));
             path.extend(segments);
         }
         Ok(url)

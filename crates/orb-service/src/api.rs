@@ -35,6 +35,10 @@ use crate::view::{BookingState, Query, ViewPolicy};
 /// The path prefix of the bookings API.
 pub const BOOKINGS: &str = "/api/bookings";
 
+/// The notification-encryption certificates: `GET` lists them, `POST …/rotate` makes a
+/// new current one in the running daemon (`orb certs list/rotate` while it runs).
+pub const CERTIFICATES: &str = "/api/certificates";
+
 /// Failed attempts a source may make in a burst.
 pub const FAILED_BURST: u32 = 10;
 
@@ -132,6 +136,15 @@ impl Api {
             return r;
         }
         let path = req.uri().path();
+        if let Some(rest) = path.strip_prefix(CERTIFICATES) {
+            return match (req.method(), rest.trim_end_matches('/')) {
+                (&Method::GET, "") => self.certificates().await,
+                (_, "") => method_not_allowed("GET"),
+                (&Method::POST, "/rotate") => self.rotate(req.uri().query()).await,
+                (_, "/rotate") => method_not_allowed("POST"),
+                _ => error(StatusCode::NOT_FOUND, "not found"),
+            };
+        }
         let Some(rest) = path.strip_prefix(BOOKINGS) else {
             return error(StatusCode::NOT_FOUND, "not found");
         };
@@ -190,6 +203,90 @@ impl Api {
                 )
             }
         }
+    }
+
+    async fn certificates(&self) -> Response<Full<Bytes>> {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || crate::state::certificates(&store)).await {
+            Ok(Ok(list)) => json(StatusCode::OK, &list),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "admin API: reading the certificates failed");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store could not be read",
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "admin API: reading the certificates failed");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the store could not be read",
+                )
+            }
+        }
+    }
+
+    /// `POST /api/certificates/rotate?bits=N&validity_days=D` (both optional: 2048 bits,
+    /// 90 days): hands the rotation to the running loop, which renews every
+    /// subscription onto the new certificate.
+    async fn rotate(&self, query: Option<&str>) -> Response<Full<Bytes>> {
+        let mut key_bits = orb_notification_crypto::KeyBits::default();
+        let mut days: u64 = 90;
+        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match k.as_ref() {
+                "bits" => {
+                    match v
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(orb_notification_crypto::KeyBits::from_bits)
+                    {
+                        Some(bits) => key_bits = bits,
+                        None => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                "bits must be 2048, 3072 or 4096",
+                            );
+                        }
+                    }
+                }
+                "validity_days" => match v.parse::<u64>() {
+                    Ok(d) if (1..=3650).contains(&d) => days = d,
+                    _ => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "validity_days must be between 1 and 3650",
+                        );
+                    }
+                },
+                other => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("unknown parameter {other:?}"),
+                    );
+                }
+            }
+        }
+        let request = Control::RotateCertificate {
+            key_bits,
+            validity: Duration::from_secs(days * 24 * 3600),
+        };
+        if self.control.send(request).is_err() {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
+        }
+        let entry = AuditEntry::new(
+            Timestamp::now(),
+            "admin-certificates".into(),
+            None,
+            "admin",
+            "rotate certificate",
+            "requested",
+        );
+        let store = Arc::clone(&self.store);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.append_audit(entry)).await {
+            tracing::warn!(error = %e, "admin API: the rotation request was not audited");
+        }
+        tracing::info!("admin certificate rotation requested");
+        json(StatusCode::ACCEPTED, &serde_json::json!({"accepted": true}))
     }
 
     async fn retry(&self, id: &str) -> Response<Full<Bytes>> {

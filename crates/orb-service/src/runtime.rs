@@ -153,7 +153,12 @@ pub enum Control {
     },
     /// Make a new notification-encryption certificate now and move every subscription
     /// to it (the previous key keeps decrypting until unused).
-    RotateCertificate,
+    RotateCertificate {
+        /// RSA key size of the new certificate.
+        key_bits: orb_notification_crypto::KeyBits,
+        /// How long the new certificate is valid.
+        validity: Duration,
+    },
 }
 
 /// A running daemon.
@@ -378,7 +383,7 @@ enum Event {
     /// Time for every room's delta round.
     ResyncExchange,
     /// Rotate the encryption certificate now.
-    Rotate,
+    Rotate(GenerateOptions),
     /// An admin retry of one booking.
     AdminRetry(String),
     /// A JWKS fetch ended.
@@ -534,7 +539,13 @@ impl Runtime {
                     Control::ResyncExchange => Event::ResyncExchange,
                     Control::PollTopdesk { full } => Event::PollTopdesk { full },
                     Control::Tick => Event::Tick,
-                    Control::RotateCertificate => Event::Rotate,
+                    Control::RotateCertificate { key_bits, validity } => {
+                        Event::Rotate(GenerateOptions {
+                            key_bits,
+                            validity,
+                            ..GenerateOptions::default()
+                        })
+                    }
                     Control::RetryBooking { match_id } => Event::AdminRetry(match_id),
                 },
                 _ = tick.tick() => Event::Tick,
@@ -589,7 +600,7 @@ impl Runtime {
         match event {
             Event::Inbox => self.process_inbox(),
             Event::Tick => self.tick(),
-            Event::Rotate => self.rotate(),
+            Event::Rotate(options) => self.rotate(&options),
             Event::AdminRetry(match_id) => match orb_reconcile::OrbMatchId::new(&match_id) {
                 Ok(match_id) => self.decide(
                     vec![Observation::AdminRetry { match_id }],
@@ -1200,7 +1211,7 @@ impl Runtime {
             self.options.certificate_rotation,
             Duration::from_secs(14 * 24 * 3600),
         ) {
-            return self.rotate();
+            return self.rotate(&GenerateOptions::default());
         }
         let in_use: HashSet<&str> = self
             .subs
@@ -1217,9 +1228,9 @@ impl Runtime {
     }
 
     /// Makes a new current certificate and renews every subscription onto it.
-    fn rotate(&mut self) -> Result<(), Error> {
+    fn rotate(&mut self, options: &GenerateOptions) -> Result<(), Error> {
         let now = self.now();
-        let id = state::rotate(&self.store, &GenerateOptions::default(), now)?;
+        let id = state::rotate(&self.store, options, now)?;
         self.ring = state::load_ring(&self.store)?;
         tracing::info!(certificate = %id, "rotated the notification-encryption certificate");
         let rooms: Vec<String> = self.subs.keys().cloned().collect();

@@ -183,3 +183,58 @@ pub fn to_system(t: Timestamp) -> SystemTime {
 pub fn from_system(t: SystemTime) -> Timestamp {
     Timestamp::try_from(t).unwrap_or(Timestamp::MAX)
 }
+
+/// One certificate of the ring as `orb certs list` and `GET /api/certificates` show it:
+/// identity and validity only, never key material.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateView {
+    /// The `encryptionCertificateId` Graph is given.
+    pub id: String,
+    /// `current`, `previous` (still decrypting) or `retired`.
+    pub state: String,
+    /// Uppercase hex SHA-1 of the DER (what Graph calls the thumbprint), or `unreadable`.
+    pub thumbprint: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it stops being valid.
+    pub expires_at: Timestamp,
+}
+
+/// The ring's certificates, oldest first.
+pub fn certificates(store: &Store) -> Result<Vec<CertificateView>, Error> {
+    let mut keys = store.encryption_keys()?;
+    keys.sort_by_key(|k| k.created_at);
+    Ok(keys
+        .into_iter()
+        .map(|k| CertificateView {
+            state: match k.state {
+                KeyState::Current => "current",
+                KeyState::Previous => "previous",
+                KeyState::Retired => "retired",
+            }
+            .to_owned(),
+            thumbprint: Certificate::from_pem(&k.certificate_pem)
+                .map_or_else(|_| "unreadable".to_owned(), |c| c.thumbprint_hex()),
+            id: k.id,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+        })
+        .collect())
+}
+
+/// `orb certs list`'s lines.
+pub fn render_certificates(certificates: &[CertificateView]) -> String {
+    if certificates.is_empty() {
+        return "no certificates yet (`orb certs rotate` creates one; `orb run` does on first start)\n"
+            .to_owned();
+    }
+    certificates
+        .iter()
+        .map(|c| {
+            format!(
+                "{}  {:<8}  {}  created {}  expires {}\n",
+                c.id, c.state, c.thumbprint, c.created_at, c.expires_at
+            )
+        })
+        .collect()
+}

@@ -393,3 +393,44 @@ topdesk_location_id = "loc-1"
     );
     assert_eq!(missing.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_listed_and_rotated_through_a_running_daemon() {
+    let setup = start().await;
+    let cfg = config_arg(&setup.config);
+    let before = setup.daemon.store().encryption_keys().unwrap();
+    assert_eq!(before.len(), 1);
+
+    // The daemon holds the store; the commands go through its admin API.
+    let out = orb(&["certs", "list", "--config", &cfg]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains(&before[0].id), "{stdout}");
+    assert!(stdout.contains("current"), "{stdout}");
+    assert!(!stdout.contains("PRIVATE KEY"), "{stdout}");
+
+    let out = orb(&["certs", "rotate", "--config", &cfg, "--validity", "30d"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let keys = setup.daemon.store().encryption_keys().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let new = keys.iter().find(|k| k.id != before[0].id).unwrap();
+    assert!(stdout.starts_with(&new.id), "{stdout}");
+    assert_eq!(new.state, orb_store::KeyState::Current);
+    let days = new.expires_at.duration_since(new.created_at).as_hours() / 24;
+    assert!((29..=30).contains(&days), "{days}");
+    // The daemon moves its subscription onto the new certificate.
+    let graph = Arc::clone(&setup._graph);
+    let id = new.id.clone();
+    until(move || {
+        graph
+            .subscriptions()
+            .iter()
+            .all(|s| s["encryptionCertificateId"] == id.as_str())
+    })
+    .await;
+
+    let out = orb(&["certs", "rotate", "--config", &cfg, "--validity", "36h"]).await;
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    setup.daemon.shutdown().await.unwrap();
+}

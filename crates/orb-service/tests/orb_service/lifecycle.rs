@@ -234,7 +234,10 @@ async fn after_a_certificate_rotation_notifications_for_the_old_one_still_decryp
         .body;
     let old_cert = world.graph.subscriptions()[0]["encryptionCertificateId"].clone();
 
-    world.control(Control::RotateCertificate);
+    world.control(Control::RotateCertificate {
+        key_bits: orb_notification_crypto::KeyBits::Rsa2048,
+        validity: Duration::from_secs(90 * 24 * 3600),
+    });
     until("the subscription moved to the new certificate", || {
         let subs = world.graph.subscriptions();
         subs.len() == 1 && subs[0]["encryptionCertificateId"] != old_cert
