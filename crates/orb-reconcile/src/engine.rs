@@ -80,6 +80,7 @@ impl Engine {
             freed: Vec::new(),
         };
         run.observe(observation);
+        run.release_held();
         run.retry_freed_slots();
         let mut plan = run.plan;
         plan.bookings = run.overlay.into_values().map(|b| *b).collect();
@@ -251,12 +252,19 @@ impl Run<'_> {
             None => {
                 let mut pending = self.own_creates_pending(&content);
                 match pending.len() {
-                    0 => return self.new_exchange_booking(item, content),
+                    0 => match self.own_create_unconfirmed(item) {
+                        // Perhaps orb's new event, already edited by a user, or made by
+                        // a create whose outcome was lost: decided by that outcome.
+                        Some(owner) => {
+                            self.hold(&owner, item);
+                            return None;
+                        }
+                        None => return self.new_exchange_booking(item, content),
+                    },
                     1 => pending.swap_remove(0),
                     _ => {
-                        self.note(Note::Ignored {
-                            reason: "awaiting the outcome of orb's own create",
-                        });
+                        // Several identical creates: their outcomes tell whose it is.
+                        self.hold(&pending[0], item);
                         return None;
                     }
                 }
@@ -426,6 +434,87 @@ impl Run<'_> {
         ids
     }
 
+    /// A booking whose Exchange event orb created but does not know yet
+    /// ([`Booking::awaits_own_event`]) and whose room copy `item` may be: same room, and
+    /// the organizer is the calendar orb wrote to (orb's event shows its owner as
+    /// organizer; a user's edit does not change that). orb creates single events only.
+    fn own_create_unconfirmed(&self, item: &ExchangeItem) -> Option<OrbMatchId> {
+        if item.series.is_some() {
+            return None;
+        }
+        let mut ids: Vec<&OrbMatchId> = self
+            .overlay
+            .keys()
+            .chain(self.state.pending_exchange_creates())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.into_iter()
+            .find(|id| {
+                self.booking(id).is_some_and(|b| {
+                    b.awaits_own_event()
+                        && b.exchange.room.as_ref() == Some(&item.room)
+                        && b.exchange.calendar.as_ref() == Some(&item.organizer)
+                })
+            })
+            .cloned()
+    }
+
+    /// Keeps a room copy on the booking whose create may have made it, until that
+    /// create's outcome decides (see [`crate::ExchangeLink::held`]). A later report of
+    /// the same copy replaces an older one.
+    fn hold(&mut self, owner: &OrbMatchId, item: &ExchangeItem) {
+        if let Some(mut b) = self.take(owner) {
+            let held = &mut b.exchange.held;
+            match held.iter_mut().find(|h| h.event_id == item.event_id) {
+                Some(h) => {
+                    if item.modified_at >= h.modified_at {
+                        *h = item.clone();
+                    }
+                }
+                None => held.push(item.clone()),
+            }
+            self.put(b);
+        }
+        self.note(Note::Ignored {
+            reason: "awaiting the outcome of orb's own create",
+        });
+    }
+
+    /// Once a booking knows its own event (or no longer waits for a create), the copies
+    /// held for it are looked at again: the one with its `iCalUId` links to it, others
+    /// are whatever they are. Call after putting the booking back.
+    /// Only bookings changed in this run can have stopped waiting.
+    fn release_held(&mut self) {
+        let done = |b: &Booking| !b.exchange.held.is_empty() && !b.awaits_own_event();
+        while let Some(id) = self
+            .overlay
+            .values()
+            .find(|b| done(b))
+            .map(|b| b.match_id.clone())
+        {
+            let Some(mut b) = self.take(&id) else { return };
+            let held = std::mem::take(&mut b.exchange.held);
+            self.put(b);
+            self.replay_held(&held);
+        }
+    }
+
+    fn replay_held(&mut self, held: &[ExchangeItem]) {
+        for item in held {
+            if item.cancelled {
+                // Removed while held: a removal of a copy orb follows is a cancellation;
+                // one of a copy orb never followed is nothing.
+                let known = self.find_exchange(item).is_some();
+                if known {
+                    self.exchange_removed(&item.room, &item.event_id, Removal::Deleted);
+                }
+            } else {
+                self.exchange_item(item);
+            }
+        }
+    }
+
     fn new_exchange_booking(
         &mut self,
         item: &ExchangeItem,
@@ -474,6 +563,7 @@ impl Run<'_> {
                 in_flight: None,
                 attempts: 0,
                 retired: Vec::new(),
+                held: Vec::new(),
                 status: SideStatus::InSync,
             },
             topdesk: empty_topdesk_link(),
@@ -565,9 +655,7 @@ impl Run<'_> {
             .map(|b| b.match_id.clone())
             .or_else(|| self.state.by_room_copy(event_id).cloned());
         let Some(id) = found else {
-            self.note(Note::Ignored {
-                reason: "removal of an item orb does not know",
-            });
+            self.held_removed(room, event_id);
             return;
         };
         let Some(mut b) = self.take(&id) else { return };
@@ -587,6 +675,36 @@ impl Run<'_> {
             });
         }
         self.put(b);
+    }
+
+    /// A copy orb does not follow is gone: if it is held for a create's outcome, it is
+    /// remembered as removed (the outcome may show it was orb's event, which a user then
+    /// deleted).
+    fn held_removed(&mut self, room: &RoomMailbox, event_id: &GraphEventId) {
+        let owner = self
+            .overlay
+            .keys()
+            .chain(self.state.pending_exchange_creates())
+            .find(|id| {
+                self.booking(id)
+                    .is_some_and(|b| b.exchange.held.iter().any(|h| &h.event_id == event_id))
+            })
+            .cloned();
+        let Some(mut b) = owner.and_then(|id| self.take(&id)) else {
+            self.note(Note::Ignored {
+                reason: "removal of an item orb does not know",
+            });
+            return;
+        };
+        for h in &mut b.exchange.held {
+            if &h.event_id == event_id && &h.room == room {
+                h.cancelled = true;
+            }
+        }
+        self.put(b);
+        self.note(Note::Ignored {
+            reason: "awaiting the outcome of orb's own create",
+        });
     }
 
     /// A side's item is gone: that is a cancellation seen on that side.
@@ -857,6 +975,7 @@ impl Run<'_> {
                 in_flight: None,
                 attempts: 0,
                 retired: Vec::new(),
+                held: Vec::new(),
                 status: SideStatus::Unknown,
             },
             topdesk: TopdeskLink {

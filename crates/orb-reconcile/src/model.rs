@@ -10,6 +10,7 @@ use crate::ids::{
     CorrelationId, EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, TopdeskPersonId,
     TopdeskReservationId, TopdeskSeriesId,
 };
+use crate::observation::ExchangeItem;
 
 /// One of the two systems orb keeps in agreement.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -347,6 +348,14 @@ pub struct ExchangeLink {
     pub retired: Vec<RetiredCopy>,
     /// Last status of the Exchange processor.
     pub status: SideStatus,
+    /// Room copies reported while orb's create of this booking's event awaited its
+    /// outcome, that may be the copy of that very event (a user may have edited it
+    /// already, so its content proves nothing; its `iCalUId` comes with the outcome).
+    /// They are decided when the outcome arrives: the copy with the event's `iCalUId`
+    /// is this booking's, any other is looked at again as any room copy — never made a
+    /// booking of its own before, which would duplicate orb's own event.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub held: Vec<ExchangeItem>,
 }
 
 /// What orb knows of a booking's TOPdesk side.
@@ -430,4 +439,26 @@ pub struct Booking {
     pub retry_at: Option<Timestamp>,
     /// A TOPdesk write waits for this person lookup.
     pub awaiting_person: Option<EmailAddress>,
+}
+
+impl Booking {
+    /// orb created (or is creating) this booking's Exchange event and does not know yet
+    /// which event Exchange made: no outcome has brought its id or `iCalUId`. A create
+    /// in flight counts, and so does one that failed transiently and waits for its retry
+    /// (it may have happened all the same; the retry's idempotency key finds it).
+    pub(crate) fn awaits_own_event(&self) -> bool {
+        let x = &self.exchange;
+        let creating = x.in_flight.as_ref().is_some_and(|f| f.op == Op::Create);
+        let retrying = x.in_flight.is_none()
+            && !self.desired.cancelled
+            && matches!(
+                self.status,
+                BookingStatus::Active | BookingStatus::Conflict { .. }
+            );
+        x.orb_created
+            && x.ical_uid.is_none()
+            && x.event.is_none()
+            && x.room_copy.is_none()
+            && (creating || retrying)
+    }
 }

@@ -10,7 +10,7 @@ use crate::ids::{
     EmailAddress, GraphEventId, IcalUid, OrbMatchId, RoomMailbox, TopdeskPersonId,
     TopdeskReservationId,
 };
-use crate::model::{Appointment, Booking, BookingStatus, Op, Side};
+use crate::model::{Appointment, Booking, BookingStatus, Side};
 
 /// What orb knows of the TOPdesk person behind an e-mail address.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -33,6 +33,8 @@ pub struct State {
     by_uid: HashMap<(RoomMailbox, IcalUid), OrbMatchId>,
     by_reservation: HashMap<TopdeskReservationId, OrbMatchId>,
     by_master: HashMap<GraphEventId, BTreeSet<OrbMatchId>>,
+    /// Bookings whose own Exchange event orb does not know yet
+    /// ([`Booking::awaits_own_event`]).
     pending_exchange_creates: BTreeSet<OrbMatchId>,
     /// Bookings TOPdesk refused or marks conflicting: re-attempted when their slot frees.
     topdesk_conflicts: BTreeSet<OrbMatchId>,
@@ -197,7 +199,7 @@ impl State {
         } else {
             self.topdesk_conflicts.remove(&id);
         }
-        if matches!(&x.in_flight, Some(f) if f.op == Op::Create) {
+        if booking.awaits_own_event() {
             self.pending_exchange_creates.insert(id.clone());
         } else {
             self.pending_exchange_creates.remove(&id);

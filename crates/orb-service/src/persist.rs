@@ -178,6 +178,7 @@ pub fn from_record(r: &orb_store::Booking, mode: SyncMode) -> Option<Booking> {
             in_flight: None,
             attempts: 0,
             retired: Vec::new(),
+            held: Vec::new(),
             status: if exchange_known {
                 SideStatus::InSync
             } else {

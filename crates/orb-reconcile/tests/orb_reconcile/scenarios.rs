@@ -2151,3 +2151,135 @@ fn a_reservation_that_leaves_the_managed_rooms_and_comes_back_is_booked_again() 
     assert!(!w.reservations[i].cancelled);
     assert_eq!(w.meetings.iter().filter(|m| !m.cancelled).count(), 1);
 }
+
+// ----- orb's own new event: its room copy before the create's outcome ---------------------------
+
+/// Delivers the newest inbox entry first.
+fn deliver_newest(w: &mut World) {
+    if let Some(observation) = w.inbox.pop_back() {
+        w.inbox.push_front(observation);
+        w.deliver();
+    }
+}
+
+/// A TOPdesk booking of bob whose event orb has just created in bob's calendar: the
+/// room copy's notification and the create's outcome are still on their way.
+fn with_event_being_created() -> (World, usize) {
+    let mut w = World::new(config());
+    let i = w.user_books_topdesk("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    // The reservation, then the person lookup: the create is issued.
+    w.deliver();
+    w.deliver();
+    assert_eq!(w.meetings.len(), 1, "{}", w.trace_tail());
+    (w, i)
+}
+
+/// Bob edits orb's new event before orb has recorded the create: the room copy shows
+/// Bob's time, not what orb wrote, and arrives before the create's outcome. It is orb's
+/// event all the same — no second booking, no second reservation; Bob's edit reaches
+/// TOPdesk.
+#[test]
+fn a_user_edit_of_orbs_new_event_before_its_outcome_is_no_second_booking() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    // The first notification of the copy is lost; Bob's edit is reported first.
+    w.inbox.pop_front();
+    w.user_edits_exchange(0, |m| {
+        m.start = ts("2026-03-04T14:00:00Z");
+        m.end = ts("2026-03-04T15:00:00Z");
+    });
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note changed t-b524f07bc3b84e584769 on exchange: time
+        effect #2 update reservation res-1 [loc-a 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z requester=p-bob(bob@example.com) subject="Intake"]
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- succeeded #2 on topdesk
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert_eq!(w.reservations[i].start, ts("2026-03-04T14:00:00Z"));
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
+
+/// The create's outcome does not come in time and orb issues it again; Exchange made the
+/// event the first time, the repeated call fails. The failure arrives first, then the
+/// room copy, then the first call's success: one event, one reservation, one booking.
+#[test]
+fn a_repeated_create_whose_repeat_failed_is_one_booking() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.now += w.engine.config().in_flight_timeout;
+    w.failures = [true].into();
+    w.observe(&Observation::Tick);
+    // inbox: copy, success (first call), failure (repeat).
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- tick
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- failed #1 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:10:50.82Z after attempt 1
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note ignored: outcome of a superseded effect
+        -- tick
+        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- succeeded #2 on exchange
+        note echo t-b524f07bc3b84e584769 on exchange
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert!(!w.reservations[i].cancelled);
+    assert_eq!(w.meetings.len(), 1);
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
+
+/// As above, with Bob editing the event while the repeated create is pending.
+#[test]
+fn a_repeated_create_and_a_user_edit_are_one_booking() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.now += w.engine.config().in_flight_timeout;
+    w.failures = [true].into();
+    w.observe(&Observation::Tick);
+    deliver_newest(&mut w);
+    w.user_edits_exchange(0, |m| m.subject = Some("Intake (moved)".to_owned()));
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- tick
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- failed #1 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:10:50.82Z after attempt 1
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note ignored: outcome of a superseded effect
+        -- tick
+        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- succeeded #2 on exchange
+        note changed t-b524f07bc3b84e584769 on exchange: subject
+        effect #3 update reservation res-1 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake (moved)"]
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- succeeded #3 on topdesk
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert_eq!(w.reservations[i].subject.as_deref(), Some("Intake (moved)"));
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
