@@ -182,6 +182,20 @@ impl AdminClient {
         }
     }
 
+    /// `orb doctor`'s checks, run by the daemon with its own store and configuration.
+    pub async fn doctor(&self) -> Result<crate::doctor::Report, ClientError> {
+        let url = self.url_under(crate::api::DOCTOR, &[])?;
+        // Every probe may take its own timeout; the checks run one after the other.
+        let response = self
+            .send(self.http.get(url).timeout(Duration::from_secs(300)))
+            .await?;
+        match response.status() {
+            StatusCode::OK => read_json(response).await,
+            StatusCode::NOT_FOUND => Err(ClientError::Disabled),
+            _ => Err(refused(response).await),
+        }
+    }
+
     /// The daemon's notification-encryption certificates, oldest first.
     pub async fn certificates(&self) -> Result<Vec<CertificateView>, ClientError> {
         let url = self.url_under(CERTIFICATES, &[])?;

@@ -39,6 +39,10 @@ pub const BOOKINGS: &str = "/api/bookings";
 /// new current one in the running daemon (`orb certs list/rotate` while it runs).
 pub const CERTIFICATES: &str = "/api/certificates";
 
+/// `GET`: the running daemon runs `orb doctor`'s checks with its own store and
+/// configuration (`orb doctor` while the daemon holds the store).
+pub const DOCTOR: &str = "/api/doctor";
+
 /// Failed attempts a source may make in a burst.
 pub const FAILED_BURST: u32 = 10;
 
@@ -60,6 +64,8 @@ pub struct Api {
     control: mpsc::UnboundedSender<Control>,
     limiter: Mutex<HashMap<IpAddr, Bucket>>,
     failed: AtomicU64,
+    /// The running configuration, for [`DOCTOR`] (`None`: not offered).
+    config: Option<Arc<Config>>,
 }
 
 impl std::fmt::Debug for Api {
@@ -87,6 +93,7 @@ impl Api {
             control,
             limiter: Mutex::new(HashMap::new()),
             failed: AtomicU64::new(0),
+            config: None,
         }
     }
 
@@ -102,12 +109,14 @@ impl Api {
             return Ok(None);
         };
         let token = read_token(path)?;
-        Ok(Some(Arc::new(Self::new(
+        let mut api = Self::new(
             store,
             ViewPolicy::from_config(&config.sync),
             &token,
             control,
-        ))))
+        );
+        api.config = Some(Arc::new(config.clone()));
+        Ok(Some(Arc::new(api)))
     }
 
     /// Failed authentication attempts since start.
@@ -136,6 +145,12 @@ impl Api {
             return r;
         }
         let path = req.uri().path();
+        if path.trim_end_matches('/') == DOCTOR {
+            return match *req.method() {
+                Method::GET => self.doctor().await,
+                _ => method_not_allowed("GET"),
+            };
+        }
         if let Some(rest) = path.strip_prefix(CERTIFICATES) {
             return match (req.method(), rest.trim_end_matches('/')) {
                 (&Method::GET, "") => self.certificates().await,
@@ -203,6 +218,20 @@ impl Api {
                 )
             }
         }
+    }
+
+    async fn doctor(&self) -> Response<Full<Bytes>> {
+        let Some(config) = &self.config else {
+            return error(StatusCode::NOT_FOUND, "not found");
+        };
+        tracing::info!("admin API: doctor checks requested");
+        let report = crate::doctor::run_with_store(
+            config,
+            &self.store,
+            &crate::doctor::DoctorOptions::default(),
+        )
+        .await;
+        json(StatusCode::OK, &report)
     }
 
     async fn certificates(&self) -> Response<Full<Bytes>> {

@@ -33,7 +33,10 @@ use crate::{Error, state, subscriptions};
 pub const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(14 * 24);
 
 /// How a check came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Fine.
     Ok,
@@ -62,7 +65,7 @@ impl std::fmt::Display for Status {
 }
 
 /// One check's result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Check {
     /// What was checked, e.g. `graph token` or `room room-2.14@example.com (graph)`.
     pub name: String,
@@ -79,7 +82,7 @@ impl std::fmt::Display for Check {
 }
 
 /// Every check's result, in the order they ran.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// The checks.
     pub checks: Vec<Check>,

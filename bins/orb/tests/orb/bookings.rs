@@ -434,3 +434,31 @@ async fn certificates_are_listed_and_rotated_through_a_running_daemon() {
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     setup.daemon.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_runs_its_checks_in_the_running_daemon() {
+    let setup = start().await;
+    let cfg = config_arg(&setup.config);
+    let out = orb(&["doctor", "--config", &cfg]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("ok   daemon:"), "{stdout}");
+    for name in [
+        "ok   config",
+        "ok   graph token",
+        "ok   topdesk credentials",
+        "ok   encryption certificate",
+        "ok   public url",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(name)),
+            "{name}:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains(SECRET) && !stdout.contains(TOKEN),
+        "{stdout}"
+    );
+    setup.daemon.shutdown().await.unwrap();
+}
