@@ -120,125 +120,208 @@ fn report_latencies(label: &str, mut lat: Vec<Duration>, flushes: u64) {
     );
 }
 
+/// Overrides `OpenOptions::checkpoint_after_writes` in the checkpoint-policy measurement.
+const CHECKPOINT_AFTER_VAR: &str = "ORB_STORE_BENCH_CHECKPOINT_AFTER";
+/// `policy`: run only the checkpoint-policy measurement (then exit).
+const ONLY_VAR: &str = "ORB_STORE_BENCH_ONLY";
+
 /// The custom measurements against the targets.
 fn report() {
     println!("\n== orb-store custom measurements ==");
-    // Single writer.
-    {
-        let dir = TempDir::new();
-        let store = Store::open(&dir.0, &key()).unwrap();
-        let mut lat = Vec::with_capacity(2000);
-        for i in 0..2000 {
-            let t = Instant::now();
-            store.append_inbox(&body(i), ts(0)).unwrap();
-            lat.push(t.elapsed());
+    let only_policy = std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy");
+    if !only_policy {
+        // Single writer.
+        {
+            let dir = TempDir::new();
+            let store = Store::open(&dir.0, &key()).unwrap();
+            let mut lat = Vec::with_capacity(2000);
+            for i in 0..2000 {
+                let t = Instant::now();
+                store.append_inbox(&body(i), ts(0)).unwrap();
+                lat.push(t.elapsed());
+            }
+            report_latencies("durable inbox append, 1 writer", lat, store.flush_count());
         }
-        report_latencies("durable inbox append, 1 writer", lat, store.flush_count());
-    }
-    // Eight concurrent writers.
-    {
-        let dir = TempDir::new();
-        let store = Store::open(&dir.0, &key()).unwrap();
-        let started = Instant::now();
-        let lat: Vec<Duration> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8u64)
-                .map(|w| {
-                    let store = &store;
-                    s.spawn(move || {
-                        let mut lat = Vec::with_capacity(500);
-                        for i in 0..500 {
-                            let t = Instant::now();
-                            store.append_inbox(&body(w * 1_000_000 + i), ts(0)).unwrap();
-                            lat.push(t.elapsed());
-                        }
-                        lat
+        // Eight concurrent writers.
+        {
+            let dir = TempDir::new();
+            let store = Store::open(&dir.0, &key()).unwrap();
+            let started = Instant::now();
+            let lat: Vec<Duration> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8u64)
+                    .map(|w| {
+                        let store = &store;
+                        s.spawn(move || {
+                            let mut lat = Vec::with_capacity(500);
+                            for i in 0..500 {
+                                let t = Instant::now();
+                                store.append_inbox(&body(w * 1_000_000 + i), ts(0)).unwrap();
+                                lat.push(t.elapsed());
+                            }
+                            lat
+                        })
                     })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap())
-                .collect()
-        });
-        let n = lat.len();
-        report_latencies("durable inbox append, 8 writers", lat, store.flush_count());
-        println!(
-            "  8 writers: {:.0} durable appends/s, {:.1} commits per flush",
-            n as f64 / started.elapsed().as_secs_f64(),
-            n as f64 / store.flush_count() as f64
-        );
-    }
-    // Durable single-booking commits.
-    {
-        let dir = TempDir::new();
-        let store = Store::open(&dir.0, &key()).unwrap();
-        let t = Instant::now();
-        for i in 0..1000 {
-            store.save_booking(&booking(i)).unwrap();
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            let n = lat.len();
+            report_latencies("durable inbox append, 8 writers", lat, store.flush_count());
+            println!(
+                "  8 writers: {:.0} durable appends/s, {:.1} commits per flush",
+                n as f64 / started.elapsed().as_secs_f64(),
+                n as f64 / store.flush_count() as f64
+            );
         }
-        println!(
-            "durable save_booking (1 writer, fsync each): {:.0} bookings/s",
-            1000.0 / t.elapsed().as_secs_f64()
-        );
+        // Eight concurrent durable transaction writers (bookings): group commit must make
+        // flushes fewer than commits.
+        {
+            let dir = TempDir::new();
+            let store = Store::open(&dir.0, &key()).unwrap();
+            let started = Instant::now();
+            let lat: Vec<Duration> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8u64)
+                    .map(|w| {
+                        let store = &store;
+                        s.spawn(move || {
+                            let mut lat = Vec::with_capacity(250);
+                            for i in 0..250 {
+                                let t = Instant::now();
+                                let mut tx = store.transaction();
+                                tx.save_booking(booking(w * 1_000_000 + i));
+                                tx.commit().unwrap();
+                                lat.push(t.elapsed());
+                            }
+                            lat
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            let n = lat.len();
+            let flushes = store.flush_count();
+            report_latencies("durable booking transaction, 8 writers", lat, flushes);
+            println!(
+                "  8 transaction writers: {:.0} durable commits/s, {n} commits, {flushes} flushes, {:.1} commits per flush",
+                n as f64 / started.elapsed().as_secs_f64(),
+                n as f64 / flushes as f64
+            );
+        }
+        // Durable single-booking commits.
+        {
+            let dir = TempDir::new();
+            let store = Store::open(&dir.0, &key()).unwrap();
+            let t = Instant::now();
+            for i in 0..1000 {
+                store.save_booking(&booking(i)).unwrap();
+            }
+            println!(
+                "durable save_booking (1 writer, fsync each): {:.0} bookings/s",
+                1000.0 / t.elapsed().as_secs_f64()
+            );
+        }
+        // 100k bookings: throughput, size, reopen.
+        {
+            let dir = TempDir::new();
+            let store = Store::open(&dir.0, &key()).unwrap();
+            let t = Instant::now();
+            for i in 0..100_000 {
+                let mut tx = store.transaction();
+                tx.save_booking(booking(i));
+                tx.commit_buffered().unwrap();
+            }
+            store.flush().unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "100k bookings, one transaction each, one flush at the end: {:.1} s, {:.0} bookings/s",
+                secs,
+                100_000.0 / secs
+            );
+            let engine_size = store.size_on_disk().unwrap();
+            drop(store);
+            println!(
+                "on-disk size after 100k bookings: {:.1} MB in files ({:.1} MB reported by the engine)",
+                dir_size(&dir.0) as f64 / 1e6,
+                engine_size as f64 / 1e6
+            );
+            // A restart is a new process: time the open in a fresh child process, so the
+            // measurement excludes this process waiting for the engine's threads to let go.
+            // sled replays the log written since the previous open (it snapshots only on
+            // recovery), so the first open after a write session is the slow case; opens
+            // after that read the snapshot. Measure both, each in a new process.
+            for label in ["first open after the write session", "next open"] {
+                let out = std::process::Command::new(std::env::current_exe().unwrap())
+                    .env(REOPEN_VAR, &dir.0)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                print!("{label}: {}", String::from_utf8_lossy(&out.stdout));
+            }
+        }
     }
-    // 100k bookings: throughput, size, reopen.
+    // The daemon's policy: checkpoint whenever the store says one is due
+    // (`OpenOptions::checkpoint_after_writes`, default), so the log a start replays stays
+    // bounded. Measures each checkpoint's pause and the first open after the session.
     {
         let dir = TempDir::new();
-        let store = Store::open(&dir.0, &key()).unwrap();
+        let mut opts = orb_store::OpenOptions::default();
+        if let Some(n) = std::env::var(CHECKPOINT_AFTER_VAR)
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            opts.checkpoint_after_writes = n;
+        }
+        let store = Store::open_with(&dir.0, &key(), opts.clone()).unwrap();
+        let clone = store.clone();
+        let mut pauses = Vec::new();
         let t = Instant::now();
         for i in 0..100_000 {
             let mut tx = store.transaction();
             tx.save_booking(booking(i));
             tx.commit_buffered().unwrap();
+            if clone.checkpoint_due() {
+                let c = Instant::now();
+                clone.checkpoint().unwrap();
+                pauses.push(c.elapsed());
+            }
         }
-        store.flush().unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "100k bookings, one transaction each, one flush at the end: {:.1} s, {:.0} bookings/s",
-            secs,
-            100_000.0 / secs
-        );
-        let engine_size = store.size_on_disk().unwrap();
-        drop(store);
-        println!(
-            "on-disk size after 100k bookings: {:.1} MB in files ({:.1} MB reported by the engine)",
-            dir_size(&dir.0) as f64 / 1e6,
-            engine_size as f64 / 1e6
-        );
-        // A restart is a new process: time the open in a fresh child process, so the
-        // measurement excludes this process waiting for the engine's threads to let go.
-        // sled replays the log written since the previous open (it snapshots only on
-        // recovery), so the first open after a write session is the slow case; opens
-        // after that read the snapshot. Measure both, each in a new process.
-        for label in ["first open after the write session", "next open"] {
-            let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .env(REOPEN_VAR, &dir.0)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            print!("{label}: {}", String::from_utf8_lossy(&out.stdout));
-        }
-        // With a checkpoint at the end of a write session, the next start is fast.
-        let store = Store::open(&dir.0, &key()).unwrap();
-        for i in 100_000..120_000 {
+        // The worst case for the next start: killed just before the next checkpoint
+        // was due, so it replays one write short of a full interval.
+        let mut i = 100_000;
+        while store.writes_since_checkpoint() + 1 < opts.checkpoint_after_writes {
             let mut tx = store.transaction();
             tx.save_booking(booking(i));
             tx.commit_buffered().unwrap();
+            i += 1;
         }
-        let t = Instant::now();
-        let store = store.checkpoint().unwrap();
+        store.flush().unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let left = store.writes_since_checkpoint();
+        drop((store, clone));
+        let n = pauses.len();
+        let total: Duration = pauses.iter().sum();
+        pauses.sort();
         println!(
-            "checkpoint after writing 20k more bookings: {:.0} ms",
-            t.elapsed().as_secs_f64() * 1e3
+            "100k bookings with the daemon's checkpoint policy (a checkpoint every {} writes): \
+             {secs:.1} s, {n} checkpoints, \
+             pause p50 {:.0} ms, max {:.0} ms, {:.1} s in total; then {left} writes after the last",
+            opts.checkpoint_after_writes,
+            percentile(&pauses, 0.5).as_secs_f64() * 1e3,
+            pauses.last().unwrap().as_secs_f64() * 1e3,
+            total.as_secs_f64(),
         );
-        drop(store);
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .env(REOPEN_VAR, &dir.0)
             .output()
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         print!(
-            "first open after a checkpointed session: {}",
+            "first open after the session (daemon's policy, worst case: {left} writes to replay): {}",
             String::from_utf8_lossy(&out.stdout)
         );
     }
@@ -247,6 +330,9 @@ fn report() {
 
 fn bench(c: &mut Criterion) {
     report();
+    if std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy") {
+        return;
+    }
 
     let dir = TempDir::new();
     let store = Store::open(&dir.0, &key()).unwrap();

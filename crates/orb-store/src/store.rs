@@ -38,7 +38,10 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"orb-store master key check";
 /// How many records one pruning or migration transaction touches.
 const CHUNK: usize = 1000;
 /// See [`OpenOptions::checkpoint_after_writes`].
-const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 5_000;
+/// Measured (`benches/store.rs`, 2-core VM under load): replaying a booking transaction
+/// costs 90–150 µs, so 2,000 writes replay in 0.2–0.4 s on top of the 0.05–0.3 s a
+/// 100k-booking store takes to open; 5,000 came too close to the 1 s target.
+const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 2_000;
 
 /// Slot names bound into sealed records (see [`crate::crypto`]).
 pub(crate) mod aad {
@@ -79,7 +82,7 @@ pub struct OpenOptions {
     /// process holding the store still fails after this time.
     pub lock_timeout: std::time::Duration,
     /// After how many writes (transactions and inbox appends) since the engine last
-    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 5,000).
+    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 2,000).
     /// The next start replays the log written since that snapshot, so this bounds the
     /// replay; each checkpoint pauses the store for about that replay (see the README).
     pub checkpoint_after_writes: u64,
@@ -1459,7 +1462,8 @@ fn open_retrying_lock(
                 // Back off: this waits for another party to release the lock, there is no
                 // notification to wait on instead.
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                // Capped low: a checkpoint's reopen may wait here for the engine it just closed.
+                pause = (pause * 2).min(std::time::Duration::from_millis(10));
             }
             Err(e) => return Err(LockOrOther::Other(e)),
         }
