@@ -305,7 +305,15 @@ impl Run<'_> {
             // both sides changed). The room it shows is the one before the move, which
             // the Exchange side's view still holds — or has passed, and then the report
             // is stale.
-            let late_edit = retired.is_some_and(|r| !item.cancelled && item.modified_at <= r.at)
+            // So is an edit made while orb's move is still in flight: the move has not
+            // happened (or not been confirmed) yet, the copy is still the meeting's.
+            let moving = |r: &RetiredCopy| {
+                x.in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.undo.as_ref() == Some(r))
+            };
+            let late_edit = retired
+                .is_some_and(|r| !item.cancelled && (item.modified_at <= r.at || moving(r)))
                 && x.ical_uid.as_ref() == Some(&item.ical_uid);
             if late_edit {
                 self.merge(&mut b, Side::Exchange, content, Some(item.modified_at));
@@ -564,6 +572,7 @@ impl Run<'_> {
                 attempts: 0,
                 retired: Vec::new(),
                 held: Vec::new(),
+                unconfirmed_create: None,
                 status: SideStatus::InSync,
             },
             topdesk: empty_topdesk_link(),
@@ -976,6 +985,7 @@ impl Run<'_> {
                 attempts: 0,
                 retired: Vec::new(),
                 held: Vec::new(),
+                unconfirmed_create: None,
                 status: SideStatus::Unknown,
             },
             topdesk: TopdeskLink {
@@ -1625,7 +1635,12 @@ impl Run<'_> {
             return;
         }
         let mut target = self.projection(b, Side::Exchange);
-        if !exists && self.cfg.mode == SyncMode::Organizer && target.organizer != calendar {
+        if !exists && let Some(earlier) = &b.exchange.unconfirmed_create {
+            // A create whose outcome never came is repeated unchanged: the event the
+            // first call may have made holds that content, and it is what Exchange
+            // answers with; later changes follow as updates once the event is known.
+            target = earlier.clone();
+        } else if !exists && self.cfg.mode == SyncMode::Organizer && target.organizer != calendar {
             // A create repeated in the previous organizer's calendar: the event shows that
             // organizer, so its room copy is recognised as orb's own; the relocation to
             // the new organizer follows its outcome.
@@ -1678,6 +1693,7 @@ impl Run<'_> {
             b.exchange.calendar = Some(calendar.clone());
             b.exchange.orb_created = true;
             b.exchange.room = Some(target.room.clone());
+            b.exchange.unconfirmed_create = Some(target.clone());
             self.issue(b, Side::Exchange, Op::Create, Some(target), |effect| {
                 EffectKind::CreateEvent {
                     effect,
@@ -1799,6 +1815,7 @@ impl Run<'_> {
                         x.modified_at = None;
                         x.orb_created = true;
                         x.generation += 1;
+                        x.unconfirmed_create = None;
                     }
                     (
                         _,
@@ -1811,12 +1828,15 @@ impl Run<'_> {
                         if x.ical_uid.as_ref().is_some_and(|linked| linked != ical_uid) {
                             // The copy linked by content belonged to someone else's
                             // identical meeting; the right copy is found by its iCalUId.
+                            // What was seen of that copy says nothing of orb's event.
                             x.room_copy = None;
+                            x.modified_at = None;
                         }
                         if x.orb_created || !in_room_calendar(x) {
                             x.event = Some(event.clone());
                         }
                         x.ical_uid = Some(ical_uid.clone());
+                        x.unconfirmed_create = None;
                         if x.modified_at.is_none_or(|seen| *modified_at >= seen) {
                             x.base = flight.target;
                             x.modified_at = Some(*modified_at);
@@ -1827,6 +1847,17 @@ impl Run<'_> {
                     }
                 }
             }
+        }
+        if !b.exchange.held.is_empty() && !b.awaits_own_event() {
+            // The event is known now: its copy, held meanwhile, is linked before the
+            // booking is driven on, so a move that follows retires that very copy.
+            let held = std::mem::take(&mut b.exchange.held);
+            self.put(b);
+            self.replay_held(&held);
+            let Some(again) = self.take(&effect.match_id) else {
+                return;
+            };
+            b = again;
         }
         self.drive(&mut b);
         self.put(b);
@@ -1867,6 +1898,14 @@ impl Run<'_> {
                 // A create cannot miss its item; treat as transient.
                 Op::Create => {}
             }
+        }
+        let not_made = matches!(
+            failure,
+            Failure::Refused { .. } | Failure::Denied { .. } | Failure::Rejected { .. }
+        );
+        if side == Side::Exchange && flight.op == Op::Create && not_made {
+            // Refused for good: no event was made, a later create may write anew.
+            b.exchange.unconfirmed_create = None;
         }
         b.meta.failed_count += 1;
         b.meta.failed_at = Some(self.now);

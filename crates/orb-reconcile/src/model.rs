@@ -356,6 +356,12 @@ pub struct ExchangeLink {
     /// booking of its own before, which would duplicate orb's own event.
     #[cfg_attr(feature = "serde", serde(default))]
     pub held: Vec<ExchangeItem>,
+    /// What orb's create of the event wrote, while no outcome has told which event it
+    /// made. A repeated create sends exactly this again: its idempotency key makes
+    /// Exchange answer with the event the first call may have made, which holds this
+    /// content, not what changed since (that follows as an update).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub unconfirmed_create: Option<Content>,
 }
 
 /// What orb knows of a booking's TOPdesk side.
@@ -455,10 +461,10 @@ impl Booking {
                 self.status,
                 BookingStatus::Active | BookingStatus::Conflict { .. }
             );
-        x.orb_created
-            && x.ical_uid.is_none()
-            && x.event.is_none()
-            && x.room_copy.is_none()
-            && (creating || retrying)
+        // A copy linked by its content alone (it looked exactly like what orb wrote) may
+        // be someone else's identical meeting: only the outcome tells.
+        let unconfirmed = x.unconfirmed_create.is_some()
+            || (x.ical_uid.is_none() && x.event.is_none() && x.room_copy.is_none());
+        x.orb_created && unconfirmed && (creating || retrying)
     }
 }

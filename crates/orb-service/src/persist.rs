@@ -179,6 +179,7 @@ pub fn from_record(r: &orb_store::Booking, mode: SyncMode) -> Option<Booking> {
             attempts: 0,
             retired: Vec::new(),
             held: Vec::new(),
+            unconfirmed_create: None,
             status: if exchange_known {
                 SideStatus::InSync
             } else {

@@ -2283,3 +2283,132 @@ fn a_repeated_create_and_a_user_edit_are_one_booking() {
     assert_eq!(w.state.bookings().count(), 1);
     w.assert_cancelled_only_by_users();
 }
+
+/// The create's outcome is lost to a failed repeat and TOPdesk moves the reservation to
+/// room b meanwhile. The repeated create sends what the first one wrote (Exchange answers
+/// with the event the first call made, still in room a), and the move follows as an
+/// update: one event, in room b, one reservation, nothing cancelled.
+#[test]
+fn a_repeated_create_sends_what_the_first_one_wrote() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.now += w.engine.config().in_flight_timeout;
+    w.failures = [true].into();
+    w.observe(&Observation::Tick);
+    deliver_newest(&mut w);
+    w.user_edits_topdesk(i, |r| r.location = location("b"));
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- tick
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- failed #1 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:10:50.82Z after attempt 1
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: room
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note ignored: outcome of a superseded effect
+        -- tick
+        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- succeeded #2 on exchange
+        note echo t-b524f07bc3b84e584769 on exchange
+        effect #3 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z replaces=room-a@example.com subject="Intake"]
+        -- exchange removed copy-2 in room-a@example.com
+        note ignored: copy orb stopped following (echo of a move)
+        -- exchange changed copy-3 in room-b@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #3 on exchange
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert_eq!(w.meetings.len(), 1);
+    assert_eq!(w.meetings[0].room, room("b"));
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
+
+/// Bob edits the meeting in Outlook while orb's move to room b (a TOPdesk change) is in
+/// flight and then fails: the copy in room a is still the meeting's, Bob's edit is a
+/// concurrent edit of the same booking, not a new booking of room a that orb's retried
+/// move would then cancel.
+#[test]
+fn a_user_edit_while_orbs_room_move_is_in_flight_is_no_second_booking() {
+    let (mut w, i) = with_topdesk_booking();
+    w.failures = [true].into();
+    w.user_edits_topdesk(i, |r| r.location = location("b"));
+    w.deliver();
+    w.user_edits_exchange(0, |m| m.subject = Some("Intake, part 2".to_owned()));
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: room
+        effect #2 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z replaces=room-a@example.com subject="Intake"]
+        -- exchange changed copy-2 in room-a@example.com
+        note changed t-b524f07bc3b84e584769 on exchange: subject
+        effect #3 update reservation res-1 [loc-b 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake, part 2"]
+        -- failed #2 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:00:57.82Z after attempt 1
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- succeeded #3 on topdesk
+        -- tick
+        effect #4 update event ev-2 in bob@example.com [room-b@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z replaces=room-a@example.com subject="Intake, part 2"]
+        -- exchange removed copy-2 in room-a@example.com
+        note ignored: copy orb stopped following (echo of a move)
+        -- exchange changed copy-4 in room-b@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #4 on exchange
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert!(!w.reservations[i].cancelled);
+    assert_eq!(w.meetings[0].room, room("b"));
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
+
+/// While orb's create is in flight, Bob books an identical meeting in Outlook and its
+/// copy arrives first: it looks exactly like what orb wrote and is linked to orb's
+/// booking for the time being. orb's real copy, arriving next, waits for the create's
+/// outcome instead of becoming a second booking; the outcome's `iCalUId` settles which
+/// copy is orb's, and the full pass makes Bob's meeting a booking of its own.
+#[test]
+fn an_identical_meeting_linked_by_content_leaves_orbs_own_copy_to_orb() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.user_books_exchange("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
+    deliver_newest(&mut w);
+    w.deliver();
+    w.settle();
+    w.full_pass();
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-3 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- exchange pass room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        note new x-38b01c8949a6de815309 from exchange
+        effect #1 create reservation key=orb:x-38b01c8949a6de815309:t0 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake"]
+        -- exchange pass room-b@example.com
+        -- topdesk pass
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- topdesk changed res-4
+        note echo x-38b01c8949a6de815309 on topdesk
+        -- succeeded #1 on topdesk
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 2, "{}", w.trace_tail());
+    assert!(!w.reservations[i].cancelled);
+    assert_eq!(w.state.bookings().count(), 2);
+    w.assert_cancelled_only_by_users();
+}
