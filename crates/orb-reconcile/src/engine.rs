@@ -251,7 +251,16 @@ impl Run<'_> {
             Some(id) => id,
             None => {
                 let mut pending = self.own_creates_pending(&content);
+                let creating = |b: &Booking| {
+                    b.exchange
+                        .in_flight
+                        .as_ref()
+                        .is_some_and(|f| f.op == Op::Create)
+                };
+                let linkable =
+                    pending.len() == 1 && self.booking(&pending[0]).is_some_and(|b| creating(b));
                 match pending.len() {
+                    1 if linkable => pending.swap_remove(0),
                     0 => match self.own_create_unconfirmed(item) {
                         // Perhaps orb's new event, already edited by a user, or made by
                         // a create whose outcome was lost: decided by that outcome.
@@ -261,9 +270,9 @@ impl Run<'_> {
                         }
                         None => return self.new_exchange_booking(item, content),
                     },
-                    1 => pending.swap_remove(0),
                     _ => {
-                        // Several identical creates: their outcomes tell whose it is.
+                        // Several identical creates, or one waiting for its retry (the
+                        // copy must not make it look done): outcomes tell whose it is.
                         self.hold(&pending[0], item);
                         return None;
                     }
@@ -308,9 +317,13 @@ impl Run<'_> {
             // So is an edit made while orb's move is still in flight: the move has not
             // happened (or not been confirmed) yet, the copy is still the meeting's.
             let moving = |r: &RetiredCopy| {
-                x.in_flight
-                    .as_ref()
-                    .is_some_and(|f| f.undo.as_ref() == Some(r))
+                let unconfirmed = !r.superseded
+                    && x.room_copy.is_none()
+                    && x.base.as_ref().is_some_and(|c| c.room == r.room);
+                unconfirmed
+                    || x.in_flight
+                        .as_ref()
+                        .is_some_and(|f| f.undo.as_ref() == Some(r))
             };
             let late_edit = retired
                 .is_some_and(|r| !item.cancelled && (item.modified_at <= r.at || moving(r)))
@@ -430,10 +443,16 @@ impl Run<'_> {
             .chain(self.state.pending_exchange_creates())
             .filter(|id| {
                 self.booking(id).is_some_and(|b| {
-                    b.exchange.ical_uid.is_none()
-                        && b.exchange.in_flight.as_ref().is_some_and(|f| {
-                            f.op == Op::Create && f.target.as_ref() == Some(content)
-                        })
+                    let x = &b.exchange;
+                    // What the event holds: what the first create wrote (a repeat sends
+                    // the same), also while a failed create waits for its retry.
+                    let written = x.unconfirmed_create.as_ref().or_else(|| {
+                        x.in_flight
+                            .as_ref()
+                            .filter(|f| f.op == Op::Create)
+                            .and_then(|f| f.target.as_ref())
+                    });
+                    x.ical_uid.is_none() && b.awaits_own_event() && written == Some(content)
                 })
             })
             .cloned()
@@ -1646,7 +1665,12 @@ impl Run<'_> {
             // the new organizer follows its outcome.
             target.organizer = calendar.clone();
         }
-        if exists && b.exchange.base.as_ref() == Some(&target) {
+        // A move that failed transiently may have happened: until a write confirms the
+        // room, the meeting is written even if the Exchange view already shows the target.
+        if exists
+            && b.exchange.base.as_ref() == Some(&target)
+            && b.exchange.room.as_ref() == Some(&target.room)
+        {
             b.exchange.status = SideStatus::InSync;
             return;
         }
@@ -1673,6 +1697,13 @@ impl Run<'_> {
                 event.replaces_room.clone_from(&b.exchange.room);
                 undo = self.retire_copy(b, false);
                 b.exchange.room = Some(target.room.clone());
+            } else if let Some(seen) = b.exchange.base.as_ref().map(|c| &c.room)
+                && b.exchange.room_copy.is_none()
+                && seen != &target.room
+            {
+                // A move that failed transiently (and may have happened): the old room's
+                // copy stays retired; the room is left again.
+                event.replaces_room = Some(seen.clone());
             }
             self.issue(b, Side::Exchange, Op::Update, Some(target), |effect| {
                 EffectKind::UpdateEvent {
@@ -1872,7 +1903,10 @@ impl Run<'_> {
         // A relocation's cancel that failed transiently may have happened all the same
         // (a timeout after Exchange acted): the old copy stays retired and the cancel is
         // issued again (see `relocation_pending`).
-        let maybe_done = flight.op == Op::Relocate && matches!(failure, Failure::Retryable { .. });
+        // So may a room move's update (an earlier execution of a re-issued effect may have
+        // moved the meeting): the old copy stays retired and the move is issued again.
+        let maybe_done = matches!(failure, Failure::Retryable { .. })
+            && (flight.op == Op::Relocate || (flight.op == Op::Update && flight.undo.is_some()));
         if let (Some(undo), false) = (&flight.undo, matches!(failure, Failure::Gone) || maybe_done)
         {
             // The move did not happen: follow the copy in the old room again.

@@ -454,8 +454,11 @@ impl Booking {
     /// (it may have happened all the same; the retry's idempotency key finds it).
     pub(crate) fn awaits_own_event(&self) -> bool {
         let x = &self.exchange;
+        let unknown = x.base.is_none() && x.event.is_none() && x.room_copy.is_none();
         let creating = x.in_flight.as_ref().is_some_and(|f| f.op == Op::Create);
+        // The retry creates again only while nothing of the event is known.
         let retrying = x.in_flight.is_none()
+            && unknown
             && !self.desired.cancelled
             && matches!(
                 self.status,
@@ -464,7 +467,7 @@ impl Booking {
         // A copy linked by its content alone (it looked exactly like what orb wrote) may
         // be someone else's identical meeting: only the outcome tells.
         let unconfirmed = x.unconfirmed_create.is_some()
-            || (x.ical_uid.is_none() && x.event.is_none() && x.room_copy.is_none());
+            || (x.ical_uid.is_none() && x.event.is_none() && unknown);
         x.orb_created && unconfirmed && (creating || retrying)
     }
 }

@@ -2056,13 +2056,15 @@ fn an_update_finding_the_item_gone_cancels_the_booking() {
 }
 
 #[test]
-fn a_room_move_that_fails_keeps_following_the_old_copy() {
+fn a_room_move_that_failed_is_written_back_when_topdesk_moves_back() {
     let (mut w, i) = with_topdesk_booking();
     w.failures = [true].into();
     w.user_edits_topdesk(i, |r| r.location = location("b"));
     w.deliver();
     w.deliver();
-    // TOPdesk moves it back before the retry: nothing is left to do in Exchange.
+    // TOPdesk moves it back before the retry. The failed move may have happened all the
+    // same (a timeout after Exchange acted), so orb writes room a again rather than trust
+    // that the meeting never left it; the old copy is current again once seen there.
     w.user_edits_topdesk(i, |r| r.location = location("a"));
     check(
         &mut w,
@@ -2075,6 +2077,10 @@ fn a_room_move_that_fails_keeps_following_the_old_copy() {
             -- topdesk changed res-1
             note changed t-b524f07bc3b84e584769 on topdesk: room
             -- tick
+            effect #3 update event ev-2 in bob@example.com [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z replaces=room-b@example.com subject="Intake"]
+            -- exchange changed copy-2 in room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- succeeded #3 on exchange
         "#]],
     );
 }
