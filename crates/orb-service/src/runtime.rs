@@ -780,6 +780,29 @@ impl Runtime {
             }
             self.decide(observations, commit)?;
         }
+        // A quiet moment: everything acknowledged is processed.
+        if self.store.pending_inbox_len() == 0 {
+            self.checkpoint_if_due()?;
+        }
+        Ok(())
+    }
+
+    /// sled replays the log written since its last snapshot at the next start; a
+    /// checkpoint rewrites the snapshot (a pause of about that replay, the store's
+    /// clones wait). Taken when the store says one is due: at a quiet moment (inbox
+    /// empty) and on the tick, so that sustained load cannot put it off for ever.
+    fn checkpoint_if_due(&self) -> Result<(), Error> {
+        if !self.store.checkpoint_due() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let writes = self.store.writes_since_checkpoint();
+        self.store.checkpoint()?;
+        tracing::debug!(
+            writes,
+            pause_ms = started.elapsed().as_millis(),
+            "store checkpoint"
+        );
         Ok(())
     }
 
@@ -1169,6 +1192,7 @@ impl Runtime {
             self.renew(&room);
         }
         self.prune(now);
+        self.checkpoint_if_due()?;
         self.update_gauges();
         self.decide(vec![Observation::Tick], Commit::default())
     }
