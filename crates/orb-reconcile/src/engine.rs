@@ -258,7 +258,7 @@ impl Run<'_> {
                         .is_some_and(|f| f.op == Op::Create)
                 };
                 let linkable =
-                    pending.len() == 1 && self.booking(&pending[0]).is_some_and(|b| creating(b));
+                    pending.len() == 1 && self.booking(&pending[0]).is_some_and(creating);
                 match pending.len() {
                     1 if linkable => pending.swap_remove(0),
                     0 => match self.own_create_unconfirmed(item) {
@@ -358,6 +358,10 @@ impl Run<'_> {
             return self.new_exchange_booking(item, content);
         }
         let x = &mut b.exchange;
+        if x.declined.as_ref() != Some(&item.event_id) {
+            // Another copy: the room holds the meeting again.
+            x.declined = None;
+        }
         x.room = Some(item.room.clone());
         x.room_copy = Some(item.event_id.clone());
         x.ical_uid = Some(item.ical_uid.clone());
@@ -592,6 +596,7 @@ impl Run<'_> {
                 retired: Vec::new(),
                 held: Vec::new(),
                 unconfirmed_create: None,
+                declined: None,
                 status: SideStatus::InSync,
             },
             topdesk: empty_topdesk_link(),
@@ -687,7 +692,13 @@ impl Run<'_> {
             return;
         };
         let Some(mut b) = self.take(&id) else { return };
-        if b.exchange.room_copy.as_ref() == Some(event_id) {
+        if b.exchange.room_copy.as_ref() == Some(event_id)
+            && b.exchange.declined.as_ref() == Some(event_id)
+        {
+            self.note(Note::Ignored {
+                reason: "copy the room declined for orb (echo of a decline)",
+            });
+        } else if b.exchange.room_copy.as_ref() == Some(event_id) {
             self.side_deleted(&mut b, Side::Exchange);
             self.drive(&mut b);
         } else if b.exchange.retired.iter().any(|r| {
@@ -817,8 +828,12 @@ impl Run<'_> {
                 continue;
             }
             live += 1;
+            // A copy the room declined for orb may have left the room's calendar.
+            let declined = side == Side::Exchange
+                && b.exchange.declined.is_some()
+                && b.exchange.declined == b.exchange.room_copy;
             // A write in flight may not be visible to the listing yet.
-            if !seen.contains(&id) && in_flight.is_none() {
+            if !seen.contains(&id) && in_flight.is_none() && !declined {
                 missing.push(id);
             }
         }
@@ -1005,6 +1020,7 @@ impl Run<'_> {
                 retired: Vec::new(),
                 held: Vec::new(),
                 unconfirmed_create: None,
+                declined: None,
                 status: SideStatus::Unknown,
             },
             topdesk: TopdeskLink {
@@ -1114,7 +1130,7 @@ impl Run<'_> {
             side: Side::Topdesk,
             reason: reason.clone(),
         };
-        self.tell_refused(&b, Side::Topdesk, reason);
+        self.tell_refused(&mut b, Side::Topdesk, reason);
         self.put(b);
     }
 
@@ -1975,7 +1991,7 @@ impl Run<'_> {
                     side,
                     reason: reason.clone(),
                 };
-                self.tell_refused(&b, side, reason);
+                self.tell_refused(&mut b, side, reason);
             }
             Failure::Denied { mailbox } => {
                 self.park(
@@ -2001,11 +2017,18 @@ impl Run<'_> {
     /// Tells the Exchange side that `side` refused the booking (or marked it
     /// conflicting): the room declines its copy when TOPdesk is the refusing side, and
     /// the organizer is mailed when mail is enabled.
-    fn tell_refused(&mut self, b: &Booking, side: Side, reason: &Arc<str>) {
+    fn tell_refused(&mut self, b: &mut Booking, side: Side, reason: &Arc<str>) {
         if side == Side::Topdesk
             && let (Some(room), Some(copy)) =
                 (b.exchange.room.clone(), b.exchange.room_copy.clone())
         {
+            if b.exchange.orb_created {
+                // orb made the meeting (a TOPdesk booking): with Exchange's default
+                // settings the declined meeting leaves the room's calendar, and that must
+                // not read as its organizer cancelling. (A meeting made in Outlook keeps
+                // the old reading: its copy leaving the room ends the booking.)
+                b.exchange.declined = Some(copy.clone());
+            }
             self.emit(
                 Some(&b.match_id),
                 EffectKind::DeclineEvent {

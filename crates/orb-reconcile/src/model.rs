@@ -362,6 +362,12 @@ pub struct ExchangeLink {
     /// content, not what changed since (that follows as an update).
     #[cfg_attr(feature = "serde", serde(default))]
     pub unconfirmed_create: Option<Content>,
+    /// The room copy orb had the room decline (TOPdesk refused or marks the booking
+    /// conflicting). Exchange's default resource processing removes a declined meeting
+    /// from the room's calendar: that removal, and a pass no longer listing the copy, is
+    /// orb's own decline coming back, not a cancellation.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub declined: Option<GraphEventId>,
 }
 
 /// What orb knows of a booking's TOPdesk side.

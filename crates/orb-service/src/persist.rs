@@ -180,6 +180,7 @@ pub fn from_record(r: &orb_store::Booking, mode: SyncMode) -> Option<Booking> {
             retired: Vec::new(),
             held: Vec::new(),
             unconfirmed_create: None,
+            declined: None,
             status: if exchange_known {
                 SideStatus::InSync
             } else {

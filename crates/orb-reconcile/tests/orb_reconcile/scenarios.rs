@@ -2418,3 +2418,73 @@ fn an_identical_meeting_linked_by_content_leaves_orbs_own_copy_to_orb() {
     assert_eq!(w.state.bookings().count(), 2);
     w.assert_cancelled_only_by_users();
 }
+
+// ----- declines ---------------------------------------------------------------------------------
+
+/// TOPdesk marks Bob's own TOPdesk booking conflicting: the room declines the meeting orb
+/// made for it, and with Exchange's default settings the declined meeting leaves the
+/// room's calendar. That removal is orb's own decline coming back, not Bob cancelling:
+/// the reservation stays (conflicting, for TOPdesk to resolve), and a full pass that no
+/// longer lists the copy cancels nothing either.
+#[test]
+fn the_removal_of_a_copy_orb_declined_is_no_cancellation() {
+    let (mut w, i) = with_topdesk_booking();
+    w.decline_removes_copy = true;
+    w.topdesk_marks_conflicting(i, "room is double-booked");
+    w.settle();
+    w.full_pass();
+    check(
+        &mut w,
+        expect![[r#"
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- topdesk conflicting res-1: room is double-booked
+        effect decline copy-2 in room-a@example.com: room is double-booked
+        -- exchange removed copy-2 in room-a@example.com
+        note ignored: copy the room declined for orb (echo of a decline)
+        -- exchange pass room-a@example.com
+        -- exchange pass room-b@example.com
+        -- topdesk pass
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- topdesk conflicting res-1: room is double-booked
+        note ignored: conflict already known
+    "#]],
+    );
+    assert!(!w.reservations[i].cancelled, "{}", w.trace_tail());
+    assert!(w.meetings.iter().all(|m| !m.cancelled));
+    w.assert_cancelled_only_by_users();
+}
+
+/// The fields added for held copies, repeated creates and declines round-trip, and a
+/// booking stored without them (an older version) still loads; restarted while a copy is
+/// held, orb still makes one booking of it.
+#[test]
+fn held_copies_stored_by_an_older_version_still_load() {
+    let (mut w, _) = with_event_being_created();
+    w.inbox.pop_front();
+    w.user_edits_exchange(0, |m| m.subject = Some("Intake (edited)".to_owned()));
+    deliver_newest(&mut w);
+    let b = w.state.bookings().next().unwrap().clone();
+    assert_eq!(b.exchange.held.len(), 1);
+    assert!(b.exchange.unconfirmed_create.is_some());
+    let json = serde_json::to_value(&b).unwrap();
+    let back: orb_reconcile::Booking = serde_json::from_value(json.clone()).unwrap();
+    assert_eq!(back, b);
+    let mut old = json;
+    let x = old["exchange"].as_object_mut().unwrap();
+    for field in ["held", "unconfirmed_create", "declined"] {
+        assert!(x.remove(field).is_some(), "{field}");
+    }
+    let back: orb_reconcile::Booking = serde_json::from_value(old).unwrap();
+    assert!(back.exchange.held.is_empty());
+    assert_eq!(back.exchange.unconfirmed_create, None);
+    assert_eq!(back.exchange.declined, None);
+    let stored = serde_json::to_string(&b).unwrap();
+    w.state = State::from_parts([serde_json::from_str(&stored).unwrap()], []);
+    w.settle();
+    w.assert_agree();
+    w.assert_quiet();
+    assert_eq!(w.reservations.len(), 1);
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}

@@ -60,6 +60,8 @@ pub(crate) struct Meeting {
     pub(crate) modified: Timestamp,
     pub(crate) txn: Option<String>,
     pub(crate) series: Option<SeriesOccurrence>,
+    /// The room declined and its calendar no longer holds the copy.
+    pub(crate) declined: bool,
 }
 
 /// A TOPdesk reservation.
@@ -102,6 +104,9 @@ pub(crate) struct World {
     /// cancelled meeting's room copy lingers with `isCancelled: true` and is reported as
     /// changed, not removed.
     pub(crate) linger_cancelled: bool,
+    /// Exchange's default resource processing: a meeting the room declines is removed
+    /// from the room's calendar (reported as deleted), while it stays in the organizer's.
+    pub(crate) decline_removes_copy: bool,
     /// `iCalUId`s and reservation ids users cancelled or moved out of the managed rooms:
     /// the only bookings orb may cancel.
     pub(crate) user_dropped: BTreeSet<String>,
@@ -136,6 +141,7 @@ impl World {
             conflict_next: None,
             denied: BTreeSet::new(),
             linger_cancelled: false,
+            decline_removes_copy: false,
             user_dropped: BTreeSet::new(),
             tracing: true,
             trace_bookings: false,
@@ -369,6 +375,7 @@ impl World {
                         modified: now,
                         txn: Some(key.to_string()),
                         series: None,
+                        declined: false,
                     };
                     let outcome = Outcome::Event {
                         event: meeting.event.clone(),
@@ -389,6 +396,8 @@ impl World {
                         m.room = event.room.clone();
                         m.copy = GraphEventId::new(format!("copy-{n}")).unwrap();
                     }
+                    // The room processes the updated request again.
+                    m.declined = false;
                     m.start = event.start;
                     m.end = event.end;
                     m.attendees = event.attendees.to_vec();
@@ -417,8 +426,27 @@ impl World {
                 }
                 None => Err(Failure::Gone),
             },
-            EffectKind::DeclineEvent { .. }
-            | EffectKind::NotifyUser { .. }
+            EffectKind::DeclineEvent {
+                room, room_copy, ..
+            } => {
+                let declined = self
+                    .meetings
+                    .iter_mut()
+                    .find(|m| &m.room == room && &m.copy == room_copy && !m.cancelled);
+                if self.decline_removes_copy
+                    && let Some(m) = declined
+                    && !m.declined
+                {
+                    m.declined = true;
+                    self.inbox.push_back(Observation::ExchangeRemoved {
+                        room: room.clone(),
+                        event_id: room_copy.clone(),
+                        reason: Removal::Deleted,
+                    });
+                }
+                return;
+            }
+            EffectKind::NotifyUser { .. }
             | EffectKind::Park { .. }
             | EffectKind::HoldRemovals { .. } => return,
         };
@@ -569,6 +597,7 @@ impl World {
             modified: now,
             txn: None,
             series: None,
+            declined: false,
         });
         let i = self.meetings.len() - 1;
         self.notify_meeting(i, None);
@@ -584,6 +613,7 @@ impl World {
         let before_copy = m.copy.clone();
         edit(m);
         m.modified = now;
+        m.declined = false;
         // Each room's copy is a booking of its own: a room change in Outlook ends the
         // booking of the room left (and the next room's copy is a new one).
         if m.cancelled || m.room != before {
@@ -670,7 +700,7 @@ impl World {
             let items = self
                 .meetings
                 .iter()
-                .filter(|m| m.room == r && (!m.cancelled || self.linger_cancelled))
+                .filter(|m| m.room == r && !m.declined && (!m.cancelled || self.linger_cancelled))
                 .map(|m| self.copy_item(m))
                 .collect();
             self.inbox.push_back(Observation::ExchangePass {
