@@ -357,6 +357,20 @@ impl Run<'_> {
             self.put(b);
             return self.new_exchange_booking(item, content);
         }
+        let x = &b.exchange;
+        let stale_retired = x.room_copy.as_ref() != Some(&item.event_id)
+            && x.retired.iter().any(|r| retired_matches(r, item))
+            && x.modified_at.is_some_and(|seen| item.modified_at < seen);
+        if stale_retired {
+            // A late report of a copy a move of orb's replaced (the meeting came back to
+            // its room since): older than what orb knows, and its removal is on its way.
+            // Following it again would read that removal as a cancellation.
+            self.put(b);
+            self.note(Note::Ignored {
+                reason: "copy orb stopped following (echo of a move)",
+            });
+            return Some(id);
+        }
         let x = &mut b.exchange;
         if x.declined.as_ref() != Some(&item.event_id) {
             // Another copy: the room holds the meeting again.

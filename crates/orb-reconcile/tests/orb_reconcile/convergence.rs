@@ -435,3 +435,105 @@ proptest! {
         run_series(&steps);
     }
 }
+
+/// Found by the property above: orb moves a TOPdesk booking's meeting to room a and back
+/// to room b; the room copy's first report (from before the moves) arrives late, then
+/// its removal by the first move. The late report must not be followed again, or its
+/// removal reads as the organizer cancelling.
+#[test]
+fn a_late_report_of_a_copy_orb_moved_away_and_back_cancels_nothing() {
+    use Step::*;
+    run(
+        ConflictPolicy::ExchangeWins,
+        &[
+            TopdeskBook {
+                who: 0,
+                room: 44,
+                slot: 0,
+            },
+            Deliver { pick: 0 },
+            ExchangeBook {
+                who: 108,
+                room: 15,
+                slot: 0,
+            },
+            TopdeskMove { pick: 0, slot: 0 },
+            TopdeskBook {
+                who: 216,
+                room: 57,
+                slot: 0,
+            },
+            TopdeskRename { pick: 0, name: 0 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            TopdeskMove { pick: 92, slot: 0 },
+            TopdeskMove { pick: 0, slot: 0 },
+            TopdeskMove { pick: 188, slot: 0 },
+            Deliver { pick: 177 },
+            Deliver { pick: 49 },
+            TopdeskBook {
+                who: 56,
+                room: 33,
+                slot: 0,
+            },
+            Deliver { pick: 199 },
+            ExchangeRename { pick: 0, name: 0 },
+            Deliver { pick: 27 },
+            TopdeskMove { pick: 0, slot: 0 },
+            TopdeskBook {
+                who: 0,
+                room: 17,
+                slot: 0,
+            },
+            Duplicate { pick: 7 },
+            TopdeskBook {
+                who: 1,
+                room: 91,
+                slot: 0,
+            },
+            Deliver { pick: 13 },
+            ExchangeRoom { pick: 0, room: 25 },
+            TopdeskRoom { pick: 89, room: 93 },
+            Deliver { pick: 181 },
+            Deliver { pick: 53 },
+            TopdeskMove { pick: 0, slot: 0 },
+            Deliver { pick: 0 },
+            Deliver { pick: 90 },
+            Deliver { pick: 219 },
+            Deliver { pick: 23 },
+            ExchangeCancel { pick: 35 },
+            TopdeskMove { pick: 0, slot: 0 },
+            Deliver { pick: 24 },
+            TopdeskMove { pick: 0, slot: 0 },
+            Deliver { pick: 0 },
+            Deliver { pick: 224 },
+            TopdeskRoom { pick: 24, room: 67 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            Duplicate { pick: 0 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            Deliver { pick: 3 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            Deliver { pick: 63 },
+        ],
+    );
+}
