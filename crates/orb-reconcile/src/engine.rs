@@ -317,17 +317,22 @@ impl Run<'_> {
             // So is an edit made while orb's move is still in flight: the move has not
             // happened (or not been confirmed) yet, the copy is still the meeting's.
             let moving = |r: &RetiredCopy| {
+                // orb is moving the meeting away from the copy's room and no write has
+                // confirmed it yet (the Exchange view still shows that room).
                 let unconfirmed = !r.superseded
-                    && x.room_copy.is_none()
+                    && x.room.as_ref() != Some(&r.room)
                     && x.base.as_ref().is_some_and(|c| c.room == r.room);
                 unconfirmed
                     || x.in_flight
                         .as_ref()
                         .is_some_and(|f| f.undo.as_ref() == Some(r))
             };
-            let late_edit = retired
-                .is_some_and(|r| !item.cancelled && (item.modified_at <= r.at || moving(r)))
-                && x.ical_uid.as_ref() == Some(&item.ical_uid);
+            // And so is a report older than orb's latest view of the meeting (the move
+            // was seen done, this edit was made before it happened).
+            let older = x.modified_at.is_some_and(|seen| item.modified_at < seen);
+            let late_edit = retired.is_some_and(|r| {
+                !item.cancelled && (item.modified_at <= r.at || older || moving(r))
+            }) && x.ical_uid.as_ref() == Some(&item.ical_uid);
             if late_edit {
                 self.merge(&mut b, Side::Exchange, content, Some(item.modified_at));
                 self.drive(&mut b);

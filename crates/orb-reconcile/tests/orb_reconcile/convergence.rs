@@ -537,3 +537,45 @@ fn a_late_report_of_a_copy_orb_moved_away_and_back_cancels_nothing() {
         ],
     );
 }
+
+/// Found by the properties above: TOPdesk moves an Outlook meeting to room a; orb's move
+/// fails once and is repeated; the organizer's rename, made in room b before the repeat
+/// moved the meeting, arrives after the new room's copy. It is a late edit of the same
+/// booking, not a new booking of room b that the move's removal would then cancel.
+#[test]
+fn an_edit_made_before_a_repeated_move_is_the_same_booking() {
+    use Step::*;
+    run(
+        ConflictPolicy::TopdeskWins,
+        &[
+            ExchangeBook {
+                who: 54,
+                room: 0,
+                slot: 0,
+            },
+            FailNextWrite,
+            Deliver { pick: 0 },
+            Deliver { pick: 0 },
+            Deliver { pick: 0 },
+            ExchangeCancel { pick: 0 },
+            ExchangeBook {
+                who: 21,
+                room: 235,
+                slot: 0,
+            },
+            Deliver { pick: 161 },
+            TopdeskRoom { pick: 0, room: 24 },
+            TopdeskRequester { pick: 0, who: 128 },
+            Deliver { pick: 41 },
+            FailNextWrite,
+            Deliver { pick: 57 },
+            Deliver { pick: 106 },
+            ExchangeRename { pick: 0, name: 0 },
+            ExchangeRename { pick: 0, name: 0 },
+            Lose { pick: 3 },
+            Deliver { pick: 22 },
+            Wait,
+            Deliver { pick: 54 },
+        ],
+    );
+}
