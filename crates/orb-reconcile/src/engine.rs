@@ -250,32 +250,21 @@ impl Run<'_> {
         let id = match self.find_exchange(item) {
             Some(id) => id,
             None => {
-                let mut pending = self.own_creates_pending(&content);
-                let creating = |b: &Booking| {
-                    b.exchange
-                        .in_flight
-                        .as_ref()
-                        .is_some_and(|f| f.op == Op::Create)
-                };
-                let linkable =
-                    pending.len() == 1 && self.booking(&pending[0]).is_some_and(creating);
-                match pending.len() {
-                    1 if linkable => pending.swap_remove(0),
-                    0 => match self.own_create_unconfirmed(item) {
-                        // Perhaps orb's new event, already edited by a user, or made by
-                        // a create whose outcome was lost: decided by that outcome.
-                        Some(owner) => {
-                            self.hold(&owner, item);
-                            return None;
-                        }
-                        None => return self.new_exchange_booking(item, content),
-                    },
-                    _ => {
-                        // Several identical creates, or one waiting for its retry (the
-                        // copy must not make it look done): outcomes tell whose it is.
-                        self.hold(&pending[0], item);
+                // A copy that may be orb's own new event waits for the create's outcome,
+                // whose iCalUId tells: content proves nothing (a user may have edited the
+                // event already, or booked an identical meeting), and a copy made a
+                // booking of its own would duplicate orb's event.
+                let owner = self
+                    .own_creates_pending(&content)
+                    .into_iter()
+                    .next()
+                    .or_else(|| self.own_create_unconfirmed(item));
+                match owner {
+                    Some(owner) => {
+                        self.hold(&owner, item);
                         return None;
                     }
+                    None => return self.new_exchange_booking(item, content),
                 }
             }
         };
@@ -455,10 +444,9 @@ impl Run<'_> {
         None
     }
 
-    /// Creates of orb's own in flight whose result would look like `content`: the room
-    /// copy's notification may beat the create's HTTP response. A single candidate is
-    /// linked at once; several identical ones wait for their outcomes (which bring the
-    /// `iCalUId`) and the next pass.
+    /// Bookings awaiting their own event ([`Booking::awaits_own_event`]) whose create
+    /// wrote exactly `content`: the first candidates to hold a copy for (the room copy's
+    /// notification may beat the create's HTTP response).
     fn own_creates_pending(&self, content: &Content) -> Vec<OrbMatchId> {
         let mut ids: Vec<OrbMatchId> = self
             .overlay

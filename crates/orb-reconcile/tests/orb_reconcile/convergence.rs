@@ -579,3 +579,78 @@ fn an_edit_made_before_a_repeated_move_is_the_same_booking() {
         ],
     );
 }
+
+/// Found by the properties above (lingering cancelled copies): a copy identical to what
+/// orb's create in flight wrote, but of another event that orb is deleting, must not be
+/// taken for orb's own — its cancellation would cancel the new booking.
+#[test]
+fn an_identical_copy_of_another_event_is_not_taken_for_orbs_own() {
+    use Step::*;
+    let mut w = World::new(chaos_config(ConflictPolicy::LatestWins));
+    w.linger_cancelled = true;
+    run_world(
+        w,
+        &[
+            ExchangeBook {
+                who: 0,
+                room: 20,
+                slot: 0,
+            },
+            TopdeskMove { pick: 0, slot: 0 },
+            ExchangeRename { pick: 0, name: 0 },
+            ExchangeBook {
+                who: 0,
+                room: 17,
+                slot: 0,
+            },
+            TopdeskMove { pick: 0, slot: 0 },
+            ExchangeMove { pick: 0, slot: 0 },
+            TopdeskBook {
+                who: 157,
+                room: 108,
+                slot: 236,
+            },
+            Deliver { pick: 0 },
+            Deliver { pick: 0 },
+            TopdeskRequester { pick: 0, who: 151 },
+            TopdeskRequester { pick: 0, who: 0 },
+            ExchangeMove { pick: 0, slot: 0 },
+            ExchangeMove { pick: 0, slot: 0 },
+            Deliver { pick: 121 },
+            TopdeskRename { pick: 0, name: 0 },
+            TopdeskRename { pick: 0, name: 0 },
+            Deliver { pick: 0 },
+            TopdeskBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            ExchangeRoom { pick: 0, room: 0 },
+            TopdeskBook {
+                who: 31,
+                room: 136,
+                slot: 44,
+            },
+            Deliver { pick: 0 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            ExchangeRoom {
+                pick: 190,
+                room: 223,
+            },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+        ],
+    );
+}

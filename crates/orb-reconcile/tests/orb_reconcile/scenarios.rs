@@ -231,21 +231,22 @@ fn topdesk_booking_creates_event_in_requester_calendar() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note new t-b524f07bc3b84e584769 from topdesk
-        effect look up person bob@example.com
-        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        person bob@example.com: pending
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
-        -- person resolved bob@example.com
-        person bob@example.com: found p-bob
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- exchange changed copy-2 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- succeeded #1 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-    "#]],
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            person bob@example.com: pending
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+            -- person resolved bob@example.com
+            person bob@example.com: found p-bob
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- exchange changed copy-2 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- succeeded #1 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+        "#]],
     );
 }
 
@@ -260,19 +261,20 @@ fn topdesk_booking_in_room_only_mode_writes_room_calendar() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note new t-b524f07bc3b84e584769 from topdesk
-        effect look up person bob@example.com
-        effect #1 create event in room-a@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        -- person resolved bob@example.com
-        -- exchange changed ev-2 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- succeeded #1 on exchange
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: organizer
-        effect look up person ann@example.com
-        -- person resolved ann@example.com
-    "#]],
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in room-a@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- person resolved bob@example.com
+            -- exchange changed ev-2 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #1 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            effect look up person ann@example.com
+            -- person resolved ann@example.com
+        "#]],
     );
 }
 
@@ -343,9 +345,10 @@ fn topdesk_organizer_change_moves_the_event_to_the_new_calendar() {
             effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
             booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
             -- exchange changed copy-3 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
             -- succeeded #3 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
             booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by ann@example.com "Intake" | cx=1 by=topdesk orig=bob@example.com fail=0 retry=0
         "#]],
     );
@@ -371,19 +374,20 @@ fn topdesk_organizer_change_survives_the_old_copys_cancellation_arriving_first()
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note changed t-b524f07bc3b84e584769 on topdesk: organizer
-        effect look up person ann@example.com
-        effect #2 cancel event ev-2 in bob@example.com
-        -- person resolved ann@example.com
-        -- exchange changed copy-2 in room-a@example.com
-        note ignored: copy of an event orb replaced (echo of a relocation)
-        -- succeeded #2 on exchange
-        effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        -- exchange changed copy-3 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- succeeded #3 on exchange
-    "#]],
+            -- topdesk changed res-1
+            note changed t-b524f07bc3b84e584769 on topdesk: organizer
+            effect look up person ann@example.com
+            effect #2 cancel event ev-2 in bob@example.com
+            -- person resolved ann@example.com
+            -- exchange changed copy-2 in room-a@example.com
+            note ignored: copy of an event orb replaced (echo of a relocation)
+            -- succeeded #2 on exchange
+            effect #3 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- exchange changed copy-3 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #3 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+        "#]],
     );
     assert!(w.reservations.iter().all(|r| !r.cancelled));
     let b = w.state.bookings().next().unwrap();
@@ -490,8 +494,9 @@ fn a_relocation_cancel_that_timed_out_but_happened_is_not_a_user_cancellation() 
             -- failed #3 on exchange: Gone
             effect #4 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
             -- exchange changed copy-4 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             -- succeeded #4 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
         "#]],
     );
     assert!(w.reservations.iter().all(|r| !r.cancelled));
@@ -538,8 +543,9 @@ fn a_relocation_whose_cancel_failed_completes_when_the_organizer_changes_back() 
             -- succeeded #3 on exchange
             effect #4 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
             -- exchange changed copy-3 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             -- succeeded #4 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
             -- exchange changed copy-3 in room-a@example.com
             note changed t-b524f07bc3b84e584769 on exchange: subject
             effect #5 update reservation res-1 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake (moved)"]
@@ -578,8 +584,9 @@ fn a_late_report_from_an_unmanaged_location_is_not_a_move_out() {
             note stale t-b524f07bc3b84e584769 on topdesk
             -- person resolved bob@example.com
             -- exchange changed copy-2 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             -- succeeded #1 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
         "#]],
     );
     assert!(!w.reservations[i].cancelled);
@@ -613,16 +620,18 @@ fn a_create_repeated_in_the_previous_calendar_is_recognised_as_orbs_own() {
             effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
             -- person resolved ann@example.com
             -- exchange changed copy-2 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             -- succeeded #2 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
             effect #3 cancel event ev-2 in bob@example.com
             -- exchange removed copy-2 in room-a@example.com
             note ignored: copy of an event orb replaced (echo of a relocation)
             -- succeeded #3 on exchange
             effect #4 create event in ann@example.com txn=orb:t-b524f07bc3b84e584769:x1 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
             -- exchange changed copy-3 in room-a@example.com
-            note echo t-b524f07bc3b84e584769 on exchange
+            note ignored: awaiting the outcome of orb's own create
             -- succeeded #4 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
         "#]],
     );
     assert_eq!(w.reservations.len(), 1);
@@ -647,21 +656,23 @@ fn topdesk_series_becomes_linked_single_events() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note new t-b524f07bc3b84e584769 from topdesk
-        effect look up person bob@example.com
-        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-b@example.com 2026-03-09T08:00:00Z..2026-03-09T09:00:00Z subject="Weekly" series=ser-1]
-        -- topdesk changed res-2
-        note new t-b528707bc3bb5daf4717 from topdesk
-        effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-16T08:00:00Z..2026-03-16T09:00:00Z subject="Weekly" series=ser-1]
-        -- person resolved bob@example.com
-        -- exchange changed copy-3 in room-b@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- succeeded #1 on exchange
-        -- exchange changed copy-4 in room-b@example.com
-        note echo t-b528707bc3bb5daf4717 on exchange
-        -- succeeded #1 on exchange
-    "#]],
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-b@example.com 2026-03-09T08:00:00Z..2026-03-09T09:00:00Z subject="Weekly" series=ser-1]
+            -- topdesk changed res-2
+            note new t-b528707bc3bb5daf4717 from topdesk
+            effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-16T08:00:00Z..2026-03-16T09:00:00Z subject="Weekly" series=ser-1]
+            -- person resolved bob@example.com
+            -- exchange changed copy-3 in room-b@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #1 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+            -- exchange changed copy-4 in room-b@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #1 on exchange
+            note echo t-b528707bc3bb5daf4717 on exchange
+        "#]],
     );
 }
 
@@ -878,35 +889,36 @@ fn subjects_are_not_carried_when_disabled() {
     check(
         &mut w,
         expect![[r#"
-        -- exchange changed copy-1 in room-a@example.com
-        note new x-38b6dc8949ac906f52d3 from exchange
-        effect look up person ann@example.com
-        person ann@example.com: pending
-        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
-        -- topdesk changed res-2
-        note new t-b528707bc3bb5daf4717 from topdesk
-        effect look up person bob@example.com
-        effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z subject="Reserved"]
-        person bob@example.com: pending
-        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
-        -- person resolved ann@example.com
-        effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Reserved"]
-        person ann@example.com: found p-ann
-        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
-        -- person resolved bob@example.com
-        person bob@example.com: found p-bob
-        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- exchange changed copy-3 in room-b@example.com
-        note echo t-b528707bc3bb5daf4717 on exchange
-        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- succeeded #1 on exchange
-        booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- topdesk changed res-4
-        note echo x-38b6dc8949ac906f52d3 on topdesk
-        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
-        -- succeeded #1 on topdesk
-        booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
-    "#]],
+            -- exchange changed copy-1 in room-a@example.com
+            note new x-38b6dc8949ac906f52d3 from exchange
+            effect look up person ann@example.com
+            person ann@example.com: pending
+            booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0 awaiting=ann@example.com
+            -- topdesk changed res-2
+            note new t-b528707bc3bb5daf4717 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b528707bc3bb5daf4717:x0 [room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z subject="Reserved"]
+            person bob@example.com: pending
+            booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+            -- person resolved ann@example.com
+            effect #1 create reservation key=orb:x-38b6dc8949ac906f52d3:t0 [loc-a 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z requester=p-ann(ann@example.com) subject="Reserved"]
+            person ann@example.com: found p-ann
+            booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+            -- person resolved bob@example.com
+            person bob@example.com: found p-bob
+            booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- exchange changed copy-3 in room-b@example.com
+            note ignored: awaiting the outcome of orb's own create
+            booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- succeeded #1 on exchange
+            note echo t-b528707bc3bb5daf4717 on exchange
+            booking t-b528707bc3bb5daf4717 active: room-b@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by bob@example.com (no subject) | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- topdesk changed res-4
+            note echo x-38b6dc8949ac906f52d3 on topdesk
+            booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+            -- succeeded #1 on topdesk
+            booking x-38b6dc8949ac906f52d3 active: room-a@example.com 2026-03-03T09:00:00Z..2026-03-03T10:00:00Z by ann@example.com (no subject) | cx=0 by=exchange orig=ann@example.com fail=0 retry=0
+        "#]],
     );
 }
 
@@ -1790,45 +1802,46 @@ fn failures_back_off_then_park_and_admin_retry_resumes() {
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note new t-b524f07bc3b84e584769 from topdesk
-        effect look up person bob@example.com
-        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        person bob@example.com: pending
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
-        -- person resolved bob@example.com
-        person bob@example.com: found p-bob
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
-        -- failed #1 on exchange: Retryable { retry_after: None }
-        effect retry at 2026-03-02T08:00:35Z after attempt 1
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=0 retry_at=2026-03-02T08:00:35Z
-        -- tick
-        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=1
-        -- failed #2 on exchange: Retryable { retry_after: None }
-        effect retry at 2026-03-02T08:01:36Z after attempt 2
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=1 retry_at=2026-03-02T08:01:36Z
-        -- tick
-        effect #3 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=2
-        -- failed #3 on exchange: Retryable { retry_after: None }
-        effect retry at 2026-03-02T08:03:37Z after attempt 3
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=2 retry_at=2026-03-02T08:03:37Z
-        -- tick
-        effect #4 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=3
-        -- failed #4 on exchange: Retryable { retry_after: None }
-        effect park: retry limit on exchange
-        booking t-b524f07bc3b84e584769 parked(retry limit on exchange): room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=3
-        -- admin retry t-b524f07bc3b84e584769
-        effect #5 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
-        -- exchange changed copy-2 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
-        -- succeeded #5 on exchange
-        booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
-    "#]],
+            -- topdesk changed res-1
+            note new t-b524f07bc3b84e584769 from topdesk
+            effect look up person bob@example.com
+            effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            person bob@example.com: pending
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0 awaiting=bob@example.com
+            -- person resolved bob@example.com
+            person bob@example.com: found p-bob
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=0 retry=0
+            -- failed #1 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:00:35Z after attempt 1
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=0 retry_at=2026-03-02T08:00:35Z
+            -- tick
+            effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=1 retry=1
+            -- failed #2 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:01:36Z after attempt 2
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=1 retry_at=2026-03-02T08:01:36Z
+            -- tick
+            effect #3 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=2 retry=2
+            -- failed #3 on exchange: Retryable { retry_after: None }
+            effect retry at 2026-03-02T08:03:37Z after attempt 3
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=2 retry_at=2026-03-02T08:03:37Z
+            -- tick
+            effect #4 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=3 retry=3
+            -- failed #4 on exchange: Retryable { retry_after: None }
+            effect park: retry limit on exchange
+            booking t-b524f07bc3b84e584769 parked(retry limit on exchange): room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=3
+            -- admin retry t-b524f07bc3b84e584769
+            effect #5 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+            -- exchange changed copy-2 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+            -- succeeded #5 on exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+            booking t-b524f07bc3b84e584769 active: room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z by bob@example.com "Intake" | cx=0 by=topdesk orig=bob@example.com fail=4 retry=4
+        "#]],
     );
 }
 
@@ -2146,13 +2159,14 @@ fn a_reservation_that_leaves_the_managed_rooms_and_comes_back_is_booked_again() 
     check(
         &mut w,
         expect![[r#"
-        -- topdesk changed res-1
-        note new t-fb6ae66d2bd7d8d46f35 from topdesk
-        effect #1 create event in bob@example.com txn=orb:t-fb6ae66d2bd7d8d46f35:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
-        -- exchange changed copy-3 in room-a@example.com
-        note echo t-fb6ae66d2bd7d8d46f35 on exchange
-        -- succeeded #1 on exchange
-    "#]],
+            -- topdesk changed res-1
+            note new t-fb6ae66d2bd7d8d46f35 from topdesk
+            effect #1 create event in bob@example.com txn=orb:t-fb6ae66d2bd7d8d46f35:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+            -- exchange changed copy-3 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #1 on exchange
+            note echo t-fb6ae66d2bd7d8d46f35 on exchange
+        "#]],
     );
     assert!(!w.reservations[i].cancelled);
     assert_eq!(w.meetings.iter().filter(|m| !m.cancelled).count(), 1);
@@ -2379,12 +2393,11 @@ fn a_user_edit_while_orbs_room_move_is_in_flight_is_no_second_booking() {
 }
 
 /// While orb's create is in flight, Bob books an identical meeting in Outlook and its
-/// copy arrives first: it looks exactly like what orb wrote and is linked to orb's
-/// booking for the time being. orb's real copy, arriving next, waits for the create's
-/// outcome instead of becoming a second booking; the outcome's `iCalUId` settles which
-/// copy is orb's, and the full pass makes Bob's meeting a booking of its own.
+/// copy arrives first: it looks exactly like what orb wrote. Both copies wait for the
+/// create's outcome instead of being linked by content; its `iCalUId` settles which copy
+/// is orb's, and Bob's meeting becomes a booking of its own.
 #[test]
-fn an_identical_meeting_linked_by_content_leaves_orbs_own_copy_to_orb() {
+fn an_identical_meeting_waits_with_orbs_own_copy_for_the_creates_outcome() {
     let (mut w, i) = with_event_being_created();
     w.take_trace();
     w.user_books_exchange("bob", "a", "2026-03-04T13:00:00Z", 30, "Intake");
@@ -2395,23 +2408,25 @@ fn an_identical_meeting_linked_by_content_leaves_orbs_own_copy_to_orb() {
     check(
         &mut w,
         expect![[r#"
-        -- exchange changed copy-3 in room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- exchange changed copy-2 in room-a@example.com
-        note ignored: awaiting the outcome of orb's own create
-        -- succeeded #1 on exchange
-        note echo t-b524f07bc3b84e584769 on exchange
-        -- exchange pass room-a@example.com
-        note echo t-b524f07bc3b84e584769 on exchange
-        note new x-38b01c8949a6de815309 from exchange
-        effect #1 create reservation key=orb:x-38b01c8949a6de815309:t0 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake"]
-        -- exchange pass room-b@example.com
-        -- topdesk pass
-        note echo t-b524f07bc3b84e584769 on topdesk
-        -- topdesk changed res-4
-        note echo x-38b01c8949a6de815309 on topdesk
-        -- succeeded #1 on topdesk
-    "#]],
+            -- exchange changed copy-3 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- exchange changed copy-2 in room-a@example.com
+            note ignored: awaiting the outcome of orb's own create
+            -- succeeded #1 on exchange
+            note new x-38b01c8949a6de815309 from exchange
+            note echo t-b524f07bc3b84e584769 on exchange
+            effect #1 create reservation key=orb:x-38b01c8949a6de815309:t0 [loc-a 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z requester=p-bob(bob@example.com) subject="Intake"]
+            -- topdesk changed res-4
+            note echo x-38b01c8949a6de815309 on topdesk
+            -- succeeded #1 on topdesk
+            -- exchange pass room-a@example.com
+            note echo t-b524f07bc3b84e584769 on exchange
+            note echo x-38b01c8949a6de815309 on exchange
+            -- exchange pass room-b@example.com
+            -- topdesk pass
+            note echo t-b524f07bc3b84e584769 on topdesk
+            note echo x-38b01c8949a6de815309 on topdesk
+        "#]],
     );
     assert_eq!(w.reservations.len(), 2, "{}", w.trace_tail());
     assert!(!w.reservations[i].cancelled);
