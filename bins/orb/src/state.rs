@@ -95,7 +95,7 @@ pub(crate) fn certs_rotate(config: &Path, bits: u32, validity: Duration) -> Exit
     };
     let days = validity.as_secs() / (24 * 3600);
     if daemon(config).is_some() {
-        if !(1..=3650).contains(&days) || validity.as_secs() % (24 * 3600) != 0 {
+        if !(1..=3650).contains(&days) || !validity.as_secs().is_multiple_of(24 * 3600) {
             eprintln!("orb: --validity must be whole days (1 to 3650) for a running daemon");
             return ExitCode::from(UNUSABLE);
         }
