@@ -60,6 +60,20 @@
 //! the old event stays retired and the relocation completes on retry, even if the
 //! organizer changed back meanwhile (the event is then created anew in that calendar).
 //!
+//! # orb's own new events
+//!
+//! A room copy of an event orb is creating can arrive before the create's outcome, after
+//! a user already edited the event, or after a repeated create whose first call did
+//! what the second one failed to report. A copy showing orb's match-id property
+//! ([`ExchangeItem::orb_match_id`]) belongs to that booking at once. Otherwise its content
+//! proves nothing, so a copy that may be orb's — same room, organized by the calendar orb
+//! wrote to — is *held* on the booking until the outcome brings the event's `iCalUId`: the matching copy is linked (a user's edit then flows as usual), any other
+//! copy is looked at again as any room copy. It is never made a booking of its own
+//! meanwhile, which would duplicate the reservation. A create whose outcome never came is
+//! repeated exactly as first sent (its idempotency key finds the event the first call
+//! made); later changes follow as updates. A room move that failed transiently may have
+//! happened too: its old copy stays retired and the move is written again.
+//!
 //! # Conflicts in TOPdesk
 //!
 //! A refused write or a reservation TOPdesk marks conflicting makes the booking
@@ -67,7 +81,10 @@
 //! organizer is mailed (if mail is enabled). It is tried again when one side changes the
 //! booking, when another booking leaves an overlapping time in the same room (a refused
 //! write), when TOPdesk lists the reservation without its mark ([`TopdeskItem::conflicting`]),
-//! or on an admin retry.
+//! or on an admin retry. With Exchange's default settings the declined meeting leaves the
+//! room's calendar; for a meeting orb made (a TOPdesk booking) that removal, and a pass
+//! no longer listing the copy, is orb's own decline, never a cancellation of the user's
+//! reservation.
 //!
 //! With the `serde` feature, bookings, effects and observations serialize (for the store's
 //! records and the outbox).

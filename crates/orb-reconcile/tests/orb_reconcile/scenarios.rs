@@ -2503,3 +2503,38 @@ fn held_copies_stored_by_an_older_version_still_load() {
     assert_eq!(w.state.bookings().count(), 1);
     w.assert_cancelled_only_by_users();
 }
+
+/// As above, but the service could read orb's match-id property on the room copy: the
+/// copy belongs to the booking at once, Bob's edit flows before the create's outcome.
+#[test]
+fn a_copy_showing_orbs_match_id_belongs_to_its_booking_at_once() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.inbox.pop_front();
+    w.user_edits_exchange(0, |m| {
+        m.start = ts("2026-03-04T14:00:00Z");
+        m.end = ts("2026-03-04T15:00:00Z");
+    });
+    let match_id = w.state.bookings().next().unwrap().match_id.clone();
+    let Some(Observation::ExchangeChanged(mut item)) = w.inbox.pop_back() else {
+        panic!("no copy reported");
+    };
+    item.orb_match_id = Some(match_id);
+    w.inbox.push_front(Observation::ExchangeChanged(item));
+    check(
+        &mut w,
+        expect![[r#"
+        -- exchange changed copy-2 in room-a@example.com
+        note changed t-b524f07bc3b84e584769 on exchange: time
+        effect #2 update reservation res-1 [loc-a 2026-03-04T14:00:00Z..2026-03-04T15:00:00Z requester=p-bob(bob@example.com) subject="Intake"]
+        -- succeeded #1 on exchange
+        -- topdesk changed res-1
+        note echo t-b524f07bc3b84e584769 on topdesk
+        -- succeeded #2 on topdesk
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert_eq!(w.reservations[i].start, ts("2026-03-04T14:00:00Z"));
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
