@@ -61,7 +61,9 @@
 //! [`Store::checkpoint`] closes and reopens the engine behind an internal lock (every
 //! operation holds a read guard, the checkpoint the write guard), so a running service
 //! rewrites the snapshot without giving up its handles; [`Store::checkpoint_due`] says
-//! when enough writes have accumulated ([`OpenOptions::checkpoint_after_writes`]).
+//! when enough writes have accumulated ([`OpenOptions::checkpoint_after_writes`]) and
+//! [`Store::checkpoint_overdue`] when a caller waiting for a quiet moment must not wait
+//! any longer.
 //!
 //! Format history: 1 = first format (no correlation-id booking index); 2 = adds that
 //! index; 3 = inbox bodies sealed (they carry Graph's `clientState`); 4 = the

@@ -39,9 +39,10 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"orb-store master key check";
 const CHUNK: usize = 1000;
 /// See [`OpenOptions::checkpoint_after_writes`].
 /// Measured (`benches/store.rs`, 2-core VM under load): replaying a booking transaction
-/// costs 90–150 µs, so 2,000 writes replay in 0.2–0.4 s on top of the 0.05–0.3 s a
-/// 100k-booking store takes to open; 5,000 came too close to the 1 s target.
-const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 2_000;
+/// costs 90–150 µs on top of the 0.05–0.3 s a 100k-booking store takes to open, so even
+/// an overdue checkpoint (twice this, see [`Store::checkpoint_overdue`]) keeps the next
+/// start's replay well under 1 s; 5,000 came too close to the target.
+const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 1_500;
 
 /// Slot names bound into sealed records (see [`crate::crypto`]).
 pub(crate) mod aad {
@@ -82,7 +83,8 @@ pub struct OpenOptions {
     /// process holding the store still fails after this time.
     pub lock_timeout: std::time::Duration,
     /// After how many writes (transactions and inbox appends) since the engine last
-    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 2,000).
+    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 1,500;
+    /// [`Store::checkpoint_overdue`] at twice that).
     /// The next start replays the log written since that snapshot, so this bounds the
     /// replay; each checkpoint pauses the store for about that replay (see the README).
     pub checkpoint_after_writes: u64,
@@ -204,6 +206,13 @@ impl Store {
     /// that a [`Store::checkpoint`] is due ([`OpenOptions::checkpoint_after_writes`]).
     pub fn checkpoint_due(&self) -> bool {
         self.writes_since_checkpoint() >= self.inner.opts.checkpoint_after_writes
+    }
+
+    /// Whether twice [`OpenOptions::checkpoint_after_writes`] have accumulated: a caller
+    /// that waits for a quiet moment should not wait any longer (the next start's replay
+    /// is bounded by this).
+    pub fn checkpoint_overdue(&self) -> bool {
+        self.writes_since_checkpoint() >= self.inner.opts.checkpoint_after_writes.saturating_mul(2)
     }
 
     /// Writes (transactions and inbox appends) since the engine last wrote its recovery

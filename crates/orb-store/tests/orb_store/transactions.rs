@@ -198,8 +198,14 @@ fn checkpoint_is_due_after_the_configured_number_of_writes() {
     tx.set_watermark("w", ts(1));
     tx.commit_buffered().unwrap();
     assert!(store.checkpoint_due());
+    assert!(!store.checkpoint_overdue());
+    for i in 0..3 {
+        store.append_inbox(format!("more {i}").as_bytes(), ts(2)).unwrap();
+    }
+    assert!(store.checkpoint_overdue(), "twice the interval");
     store.checkpoint().unwrap();
     assert!(!store.checkpoint_due());
+    assert!(!store.checkpoint_overdue());
     assert_eq!(store.writes_since_checkpoint(), 0);
 }
 
