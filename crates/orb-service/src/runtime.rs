@@ -554,7 +554,7 @@ impl Runtime {
                 _ = hot.tick() => Event::PollTopdesk { full: false },
                 _ = exchange.tick() => Event::ResyncExchange,
             };
-            if let Err(e) = self.handle(event) {
+            if let Err(e) = self.handle(event).and_then(|()| self.checkpoint_if_due()) {
                 break Err(e);
             }
         };
@@ -780,19 +780,17 @@ impl Runtime {
             }
             self.decide(observations, commit)?;
         }
-        // A quiet moment: everything acknowledged is processed.
-        if self.store.pending_inbox_len() == 0 {
-            self.checkpoint_if_due()?;
-        }
         Ok(())
     }
 
     /// sled replays the log written since its last snapshot at the next start; a
     /// checkpoint rewrites the snapshot (a pause of about that replay, the store's
-    /// clones wait). Taken when the store says one is due: at a quiet moment (inbox
-    /// empty) and on the tick, so that sustained load cannot put it off for ever.
+    /// clones wait). Checked after every event: taken when one is due and the inbox is
+    /// empty (a quiet moment), or when it is overdue, so sustained load (which starves
+    /// the tick) cannot put it off and the next start's replay stays bounded.
     fn checkpoint_if_due(&self) -> Result<(), Error> {
-        if !self.store.checkpoint_due() {
+        let quiet = self.store.pending_inbox_len() == 0;
+        if !((self.store.checkpoint_due() && quiet) || self.store.checkpoint_overdue()) {
             return Ok(());
         }
         let started = std::time::Instant::now();
@@ -1192,7 +1190,6 @@ impl Runtime {
             self.renew(&room);
         }
         self.prune(now);
-        self.checkpoint_if_due()?;
         self.update_gauges();
         self.decide(vec![Observation::Tick], Commit::default())
     }
