@@ -200,7 +200,9 @@ fn checkpoint_is_due_after_the_configured_number_of_writes() {
     assert!(store.checkpoint_due());
     assert!(!store.checkpoint_overdue());
     for i in 0..3 {
-        store.append_inbox(format!("more {i}").as_bytes(), ts(2)).unwrap();
+        store
+            .append_inbox(format!("more {i}").as_bytes(), ts(2))
+            .unwrap();
     }
     assert!(store.checkpoint_overdue(), "twice the interval");
     store.checkpoint().unwrap();
