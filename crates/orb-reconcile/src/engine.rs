@@ -1643,7 +1643,9 @@ impl Run<'_> {
         let exists = x.base.is_some() || x.event.is_some() || x.room_copy.is_some();
         let base_cancelled = x.base.as_ref().is_some_and(|c| c.cancelled);
         let match_id = b.match_id.clone();
-        if b.desired.cancelled {
+        let unconfirmed =
+            !exists && b.exchange.orb_created && b.exchange.unconfirmed_create.is_some();
+        if b.desired.cancelled && !unconfirmed {
             if exists && !base_cancelled {
                 let target = self.exchange_target(b);
                 self.issue(b, Side::Exchange, Op::Cancel, None, |effect| {
@@ -1652,6 +1654,10 @@ impl Run<'_> {
             }
             return;
         }
+        // Cancelled while a create's outcome is unknown: the event may exist. The create
+        // is repeated as first sent (its idempotency key finds the event if it was made)
+        // so that its outcome names the event, which is then cancelled.
+
         let mut calendar = self.wanted_calendar(b);
         if !exists
             && b.exchange.orb_created

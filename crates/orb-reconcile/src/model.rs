@@ -463,9 +463,10 @@ impl Booking {
         let unknown = x.base.is_none() && x.event.is_none() && x.room_copy.is_none();
         let creating = x.in_flight.as_ref().is_some_and(|f| f.op == Op::Create);
         // The retry creates again only while nothing of the event is known.
+        // (A cancelled booking repeats it too, to learn which event to cancel.)
         let retrying = x.in_flight.is_none()
             && unknown
-            && !self.desired.cancelled
+            && (!self.desired.cancelled || x.unconfirmed_create.is_some())
             && matches!(
                 self.status,
                 BookingStatus::Active | BookingStatus::Conflict { .. }

@@ -2538,3 +2538,47 @@ fn a_copy_showing_orbs_match_id_belongs_to_its_booking_at_once() {
     assert_eq!(w.state.bookings().count(), 1);
     w.assert_cancelled_only_by_users();
 }
+
+/// Bob cancels his TOPdesk reservation while orb's create waits for its retry (the first
+/// call made the event, the repeat failed). orb cannot cancel an event it cannot name:
+/// it repeats the create as first sent, which finds the event, and cancels that. The
+/// event's copy, held meanwhile, never becomes a booking of its own (which would book
+/// the room again in TOPdesk).
+#[test]
+fn a_booking_cancelled_while_its_create_is_unconfirmed_cancels_orbs_event() {
+    let (mut w, i) = with_event_being_created();
+    w.take_trace();
+    w.now += w.engine.config().in_flight_timeout;
+    w.failures = [true].into();
+    w.observe(&Observation::Tick);
+    deliver_newest(&mut w);
+    w.user_edits_topdesk(i, |r| r.cancelled = true);
+    deliver_newest(&mut w);
+    check(
+        &mut w,
+        expect![[r#"
+        -- tick
+        effect #1 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- failed #1 on exchange: Retryable { retry_after: None }
+        effect retry at 2026-03-02T08:10:50.82Z after attempt 1
+        -- topdesk changed res-1
+        note changed t-b524f07bc3b84e584769 on topdesk: cancelled
+        -- exchange changed copy-2 in room-a@example.com
+        note ignored: awaiting the outcome of orb's own create
+        -- succeeded #1 on exchange
+        note ignored: outcome of a superseded effect
+        -- tick
+        effect #2 create event in bob@example.com txn=orb:t-b524f07bc3b84e584769:x0 [room-a@example.com 2026-03-04T13:00:00Z..2026-03-04T13:30:00Z subject="Intake"]
+        -- succeeded #2 on exchange
+        note echo t-b524f07bc3b84e584769 on exchange
+        effect #3 cancel event ev-2 in bob@example.com
+        -- exchange removed copy-2 in room-a@example.com
+        note echo t-b524f07bc3b84e584769 on exchange
+        -- succeeded #3 on exchange
+    "#]],
+    );
+    assert_eq!(w.reservations.len(), 1, "{}", w.trace_tail());
+    assert!(w.meetings.iter().all(|m| m.cancelled), "{}", w.trace_tail());
+    assert_eq!(w.state.bookings().count(), 1);
+    w.assert_cancelled_only_by_users();
+}
