@@ -521,8 +521,9 @@ impl Run<'_> {
 
     /// Once a booking knows its own event (or no longer waits for a create), the copies
     /// held for it are looked at again: the one with its `iCalUId` links to it, others
-    /// are whatever they are. Call after putting the booking back.
-    /// Only bookings changed in this run can have stopped waiting.
+    /// are whatever they are. Runs after each observation; only bookings changed in this
+    /// run can have stopped waiting. (An outcome links its copy before driving on, see
+    /// [`Run::succeeded`].)
     fn release_held(&mut self) {
         let done = |b: &Booking| !b.exchange.held.is_empty() && !b.awaits_own_event();
         while let Some(id) = self
