@@ -203,20 +203,8 @@ impl Api {
         match tokio::task::spawn_blocking(move || policy.detail_store(&store, &id)).await {
             Ok(Ok(Some(detail))) => json(StatusCode::OK, &detail),
             Ok(Ok(None)) => error(StatusCode::NOT_FOUND, "no such booking"),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "admin API: reading a booking failed");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store could not be read",
-                )
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "admin API: reading a booking failed");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store could not be read",
-                )
-            }
+            Ok(Err(e)) => unreadable("a booking", &e),
+            Err(e) => unreadable("a booking", &e),
         }
     }
 
@@ -238,20 +226,8 @@ impl Api {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || crate::state::certificates(&store)).await {
             Ok(Ok(list)) => json(StatusCode::OK, &list),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "admin API: reading the certificates failed");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store could not be read",
-                )
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "admin API: reading the certificates failed");
-                error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the store could not be read",
-                )
-            }
+            Ok(Err(e)) => unreadable("the certificates", &e),
+            Err(e) => unreadable("the certificates", &e),
         }
     }
 
@@ -560,6 +536,15 @@ fn json(status: StatusCode, value: &impl Serialize) -> Response<Full<Bytes>> {
             )
         }
     }
+}
+
+/// A 500 for a store read that failed (`what` names it in the log; the cause is not sent).
+fn unreadable(what: &str, cause: &dyn std::fmt::Display) -> Response<Full<Bytes>> {
+    tracing::error!(error = %cause, "admin API: reading {what} failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the store could not be read",
+    )
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {

@@ -44,7 +44,7 @@ mailbox = "room-2.14@example.com"
 topdesk_location_id = "c0ffee00-0000-0000-0000-000000000001"
 "#;
 
-const MINIMAL: &str = r#"
+pub(super) const MINIMAL: &str = r#"
 [service]
 listen = "127.0.0.1:8080"
 public_url = "http://127.0.0.1:8080"

@@ -7,26 +7,7 @@ use orb_service::runtime::{Options, engine_config};
 
 use super::world::{ALICE, BOB, World, in_days};
 
-const BASE: &str = r#"
-[service]
-listen = "127.0.0.1:8080"
-public_url = "http://127.0.0.1:8080"
-data_dir = "/tmp/orb"
-
-[graph]
-tenant_id = "t"
-client_id = "c"
-client_secret = "env:ORB_GRAPH_SECRET"
-
-[topdesk]
-url = "http://127.0.0.1:9000/tas/api"
-username = "op"
-application_password = "env:ORB_TOPDESK_PASSWORD"
-
-[[rooms]]
-mailbox = "room-1@example.com"
-topdesk_location_id = "loc-1"
-"#;
+use super::config::MINIMAL as BASE;
 
 fn with_sync(sync: &str) -> Result<Config, orb_service::config::ConfigError> {
     Config::from_toml_str(&format!("{BASE}\n[sync]\n{sync}"))
