@@ -269,15 +269,13 @@ impl Run<'_> {
             }
         };
         let mut b = self.take(&id)?;
-        if b.exchange
-            .retired
-            .iter()
-            .any(|r| r.superseded && retired_matches(r, item))
-        {
+        if b.exchange.retired.iter().any(|r| relocation_echo(r, item)) {
             // orb deletes that event itself (relocation to another calendar): whatever
             // the room reports of its copy — updated, cancelled — and whenever, before or
             // after the outcome of orb's cancel call, it is the echo of that deletion.
             // Not `seen` either: a pass must still miss the booking's current copy.
+            // A copy of the same meeting under a new id is not that copy: the room was
+            // invited again, a user's act (looked at below as any copy that comes back).
             self.put(b);
             self.note(Note::Ignored {
                 reason: "copy of an event orb replaced (echo of a relocation)",
@@ -2168,6 +2166,18 @@ fn retired_matches(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
     retired.room_copy.as_ref() == Some(&item.event_id)
         || retired.event.as_ref() == Some(&item.event_id)
         || (retired.room == item.room && retired.ical_uid.as_ref() == Some(&item.ical_uid))
+}
+
+/// `item` is the room copy of an event orb deleted itself (relocation): the retired
+/// copy's own id, or the event orb wrote. Only when the copy's id never became known does
+/// its room and `iCalUId` tell; a copy of that meeting under another id is a new copy
+/// (the organizer invited the room again), not orb's echo.
+fn relocation_echo(retired: &RetiredCopy, item: &ExchangeItem) -> bool {
+    retired.superseded
+        && match &retired.room_copy {
+            Some(copy) => copy == &item.event_id || retired.event.as_ref() == Some(&item.event_id),
+            None => retired_matches(retired, item),
+        }
 }
 
 /// A relocation whose cancel failed transiently keeps the old copy retired until the

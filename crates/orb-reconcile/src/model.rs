@@ -295,7 +295,8 @@ pub struct InFlight {
 /// echo of orb's move unless a user changed it after `at` (then it is a booking again).
 /// After a relocation (`superseded`) orb deletes the old event itself: every later
 /// observation of the old copy — removal, cancellation or update, before or after the
-/// outcome of orb's cancel call — is the echo of that deletion and changes nothing.
+/// outcome of orb's cancel call — is the echo of that deletion and changes nothing. A
+/// copy of the same meeting under a new id (the room invited again) is not the old copy.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetiredCopy {

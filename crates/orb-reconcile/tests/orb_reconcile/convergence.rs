@@ -654,3 +654,45 @@ fn an_identical_copy_of_another_event_is_not_taken_for_orbs_own() {
         ],
     );
 }
+
+/// Found by the properties above (room-only mode): TOPdesk moves an Outlook meeting to
+/// another room and orb relocates it (cancels the event in the old room's calendar,
+/// creates one in the new room's). The organizer then invites the old room again: its
+/// new copy (a new event id, the same `iCalUId`) is the user's act, not the echo of
+/// orb's relocation, and is a booking.
+#[test]
+fn a_room_invited_again_after_a_relocation_is_booked_again() {
+    use Step::*;
+    let mut cfg = chaos_config(ConflictPolicy::ExchangeWins);
+    cfg.mode = SyncMode::RoomOnly;
+    run_with(
+        cfg,
+        &[
+            ExchangeBook {
+                who: 0,
+                room: 142,
+                slot: 0,
+            },
+            ExchangeRename { pick: 0, name: 0 },
+            TopdeskMove { pick: 0, slot: 0 },
+            Deliver { pick: 0 },
+            Deliver { pick: 0 },
+            ExchangeRoom { pick: 0, room: 8 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            Duplicate { pick: 0 },
+            Deliver { pick: 19 },
+            TopdeskRoom { pick: 0, room: 15 },
+            TopdeskMove { pick: 0, slot: 0 },
+            Deliver { pick: 10 },
+            Deliver { pick: 103 },
+            ExchangeRoom {
+                pick: 126,
+                room: 142,
+            },
+        ],
+    );
+}
