@@ -1399,8 +1399,16 @@ impl Run<'_> {
         let mut c = b.desired.clone();
         match side {
             Side::Exchange => {
-                if b.exchange.orb_created && self.cfg.mode == SyncMode::RoomOnly {
-                    c.organizer = c.room.to_email();
+                // Room-only mode writes the room's own calendar and cannot change who
+                // organizes a meeting: orb's own events show the room, a user's meeting
+                // its organizer (a requester changed in TOPdesk moves nothing in
+                // Exchange).
+                if self.cfg.mode == SyncMode::RoomOnly {
+                    if b.exchange.orb_created {
+                        c.organizer = c.room.to_email();
+                    } else if let Some(seen) = &b.exchange.base {
+                        c.organizer = seen.organizer.clone();
+                    }
                 }
             }
             Side::Topdesk => {

@@ -54,14 +54,15 @@
 //! An organizer change in TOPdesk (mode `organizer`) *relocates*: orb deletes the event
 //! in the old organizer's calendar and creates it in the new one, keeping the match id
 //! and the original organizer (in mode `room-only` a room move relocates, from the old
-//! room's calendar to the new one's). The old event is retired as superseded the moment
-//! the relocation is planned, so every later report of its room copy — removal,
-//! cancellation, update — is orb's own echo, whether or not the outcome of orb's cancel
-//! call has arrived. A copy of the meeting under a *new* id in that room is not that copy:
-//! the organizer invited the room again, and it is a booking again. A cancel that fails
-//! transiently may have happened all the same, so the old event stays retired and the
-//! relocation completes on retry, even if the organizer changed back meanwhile (the event
-//! is then created anew in that calendar).
+//! room's calendar to the new one's; a requester change there moves nothing in
+//! Exchange, which cannot change who organizes a meeting). The old event is retired as
+//! superseded the moment the relocation is planned, so every later report of its room
+//! copy — removal, cancellation, update — is orb's own echo, whether or not the outcome
+//! of orb's cancel call has arrived. A copy of the meeting under a *new* id in that room
+//! is not that copy: the organizer invited the room again, and it is a booking again. A
+//! cancel that fails transiently may have happened all the same, so the old event stays
+//! retired and the relocation completes on retry, even if the organizer changed back
+//! meanwhile (the event is then created anew in that calendar).
 //!
 //! # orb's own new events
 //!

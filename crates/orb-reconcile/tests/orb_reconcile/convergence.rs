@@ -696,3 +696,46 @@ fn a_room_invited_again_after_a_relocation_is_booked_again() {
         ],
     );
 }
+
+/// Found by the properties above (room-only mode): TOPdesk changes the requester of an
+/// Outlook meeting and the change's report is lost; the full pass brings it. orb writes
+/// only the room's calendar and cannot change the meeting's organizer, so the change
+/// moves nothing in Exchange — not an update whose echo (still the old organizer) then
+/// reads as an Exchange edit that puts the requester back.
+#[test]
+fn a_requester_change_in_room_only_mode_moves_nothing_in_exchange() {
+    use Step::*;
+    let mut cfg = chaos_config(ConflictPolicy::ExchangeWins);
+    cfg.mode = SyncMode::RoomOnly;
+    run_with(
+        cfg,
+        &[
+            ExchangeBook {
+                who: 190,
+                room: 3,
+                slot: 0,
+            },
+            TopdeskBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            TopdeskBook {
+                who: 13,
+                room: 9,
+                slot: 0,
+            },
+            Deliver { pick: 32 },
+            Deliver { pick: 172 },
+            Deliver { pick: 20 },
+            TopdeskRequester { pick: 29, who: 32 },
+            Deliver { pick: 0 },
+            ExchangeBook {
+                who: 0,
+                room: 0,
+                slot: 0,
+            },
+            Lose { pick: 58 },
+        ],
+    );
+}
