@@ -312,11 +312,13 @@ async fn a_delta_token_answered_with_410_gone_falls_back_to_a_full_listing() {
         w.reservation(|r| r.brief_description == "After a reset" && r.status == "planned")
     })
     .await;
-    assert!(
-        delta_requests(&world).contains(&410),
-        "the reset token was refused with 410: {:?}",
-        delta_requests(&world)
-    );
+    // The dropped delivery need not be this meeting's (seen once in eight loaded runs:
+    // the booking arrived by notification before the `missed` lifecycle notification's
+    // delta round had run), so the 410 is waited for, not assumed at this point.
+    wait(&world, "the reset token refused with 410", |w| {
+        delta_requests(w).contains(&410).then_some(())
+    })
+    .await;
     // Another round of every room changes nothing.
     let rounds = delta_requests(&world).len();
     world.daemon().control(Control::ResyncExchange);
