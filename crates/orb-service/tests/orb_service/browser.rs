@@ -39,6 +39,12 @@ async fn the_admin_page_works_in_headless_chromium() {
     world.book_in_topdesk(ALICE, "Team sync", in_days(3), 30);
     world.book_in_outlook(SCRIPT, in_days(4), 30);
     let reservation = world.book_in_topdesk(BOB, "Denied at first", in_days(1), 30);
+    // "Team sync" lies beyond the hot window that orb polls every few hundred
+    // milliseconds here: ask for the whole horizon rather than rely on the start-up poll
+    // running after these bookings.
+    world
+        .daemon()
+        .control(orb_service::runtime::Control::PollTopdesk { full: true });
     let parked = |b: &orb_store::Booking| {
         b.topdesk_reservation_id.as_ref().map(|t| t.as_str()) == Some(reservation.as_str())
     };
