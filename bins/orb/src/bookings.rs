@@ -76,7 +76,7 @@ pub(crate) fn retry(config: &Path, id: &str) -> ExitCode {
 
 /// Loads the configuration, builds the client, runs `f` and maps the outcome to an exit
 /// code.
-pub(crate) fn call<F, Fut>(config: &Path, f: F) -> ExitCode
+fn call<F, Fut>(config: &Path, f: F) -> ExitCode
 where
     F: FnOnce(AdminClient) -> Fut,
     Fut: Future<Output = Result<(), ClientError>>,
