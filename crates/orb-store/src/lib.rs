@@ -11,9 +11,10 @@
 //! clock: callers pass `now`. It never writes a secret, private key or client state to
 //! disk unencrypted and never puts one in an error message.
 //!
-//! # On-disk format (version 5)
+//! # On-disk format (version 6)
 //!
-//! One sled database directory holds these trees (names are part of the format):
+//! One sled database directory holds these trees (names are part of the format), and its
+//! subdirectory `inbox/` the inbox log (see below):
 //!
 //! | tree | key | value |
 //! |---|---|---|
@@ -24,7 +25,7 @@
 //! | `secrets` | name | sealed bytes |
 //! | `encryption_keys` | certificate id | sealed postcard [`EncryptionKey`] |
 //! | `cursors` | `d ‖ room` / `w ‖ name` | delta link UTF-8 / `i128` BE nanoseconds |
-//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`]: `body` sealed while pending (`done_at` empty), empty once done |
+//! | `inbox` | seq `u64` BE | postcard [`InboxEntry`] of a *done* entry: hash and times, empty `body` |
 //! | `outbox` | id `u64` BE | postcard [`OutboxEntry`] |
 //! | `outbox_due` | `time ‖ id` | empty (present while pending) |
 //! | `audit` | `time ‖ id` | postcard [`AuditRecord`] |
@@ -49,10 +50,21 @@
 //! them, because they may hold subjects and attendees.
 //!
 //! Every write is one sled transaction over all trees ([`Transaction`]), so a record
-//! and its index entries, outbox entries and audit records are never seen apart. The
-//! one exception is the inbox append: a single-key write (atomic by itself) so that it
-//! can share flushes; its duplicate-detection map is rebuilt in memory on open.
-//! [`Transaction::commit`] returns after `fsync`; concurrent commits share one flush.
+//! and its index entries, outbox entries, audit records and inbox done marks are never
+//! seen apart. [`Transaction::commit`] returns after `fsync`; concurrent commits share
+//! one flush.
+//!
+//! The inbox append is not an engine write: the body of a pending entry lives in the
+//! inbox log, append-only segment files of CRC-checked records
+//! (`len u32 LE | crc32 u32 LE | seq u64 BE | received_at i128 BE | sha256 | sealed body`)
+//! named after their first sequence number. [`Store::append_inbox`] writes one record
+//! and shares an `fdatasync` with concurrent appends, so the webhook's acknowledgement
+//! never waits for the engine's flush or a [`Store::checkpoint`]. An entry is pending
+//! while the `inbox` tree has no done record for it; marking it done writes that record
+//! in the caller's transaction. A segment is deleted once all its entries are done
+//! durably, and a done record is pruned only after its segment is gone. A torn last
+//! record (a crash mid-append, never acknowledged) is cut off on open. The
+//! duplicate-detection map is rebuilt in memory on open from both.
 //!
 //! sled itself stores the trees as zstd-compressed pages (`use_compression(true)`); that
 //! setting is part of the format too, since sled refuses to reopen a store with a
@@ -68,10 +80,14 @@
 //! Format history: 1 = first format (no correlation-id booking index); 2 = adds that
 //! index; 3 = inbox bodies sealed (they carry Graph's `clientState`); 4 = the
 //! `engine_state` tree (migration: the tree is created empty, so format-3 bookings have
-//! no engine state and their reader falls back to the record); 5 = current: a done inbox
+//! no engine state and their reader falls back to the record); 5 = a done inbox
 //! entry keeps no body, only its hash for duplicate detection until it is pruned
 //! (migration: the bodies of done entries are dropped in one transaction with the
-//! version bump).
+//! version bump); 6 = current: pending inbox bodies live in the inbox log, the tree keeps
+//! only done records (migration: pending entries are copied, still sealed, to the log
+//! and made durable, then deleted from the tree in one transaction with the version
+//! bump; a crash in between leaves both, and the copy is recognised by its sequence
+//! number).
 //! Opening a store whose version is newer than [`CURRENT_FORMAT`] fails with
 //! [`Error::UnsupportedFormat`] before anything is written.
 
@@ -81,6 +97,7 @@ mod crypto;
 mod error;
 mod flush;
 mod ids;
+mod inbox_log;
 mod records;
 mod store;
 mod txn;

@@ -18,6 +18,7 @@ use crate::ids::{
     AuditId, CorrelationId, GraphEventId, IcalUid, InboxSeq, MatchId, OutboxId, RoomMailbox,
     SubscriptionId, TopdeskReservationId, TopdeskReservationNumber,
 };
+use crate::inbox_log::InboxLog;
 use crate::records::{
     AuditEntry, AuditRecord, EncryptionKey, InboxAppend, InboxEntry, NewEffect, OutboxEntry,
     OutboxState, SecretBytes, StoredSubscription, Subscription,
@@ -30,7 +31,7 @@ use crate::txn::{
 
 /// The format this build writes (see the crate docs for the history); older formats are
 /// migrated on open.
-pub const CURRENT_FORMAT: u32 = 5;
+pub const CURRENT_FORMAT: u32 = 6;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const KEY_CHECK_KEY: &[u8] = b"key_check";
@@ -43,6 +44,8 @@ const CHUNK: usize = 1000;
 /// an overdue checkpoint (twice this, see [`Store::checkpoint_overdue`]) keeps the next
 /// start's replay well under 1 s; 5,000 came too close to the target.
 const DEFAULT_CHECKPOINT_AFTER_WRITES: u64 = 1_500;
+/// See [`OpenOptions::inbox_segment_bytes`].
+const DEFAULT_INBOX_SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Slot names bound into sealed records (see [`crate::crypto`]).
 pub(crate) mod aad {
@@ -82,12 +85,15 @@ pub struct OpenOptions {
     /// dropped, so reopening in the same process needs a brief grace period; another
     /// process holding the store still fails after this time.
     pub lock_timeout: std::time::Duration,
-    /// After how many writes (transactions and inbox appends) since the engine last
-    /// wrote its recovery snapshot [`Store::checkpoint_due`] says yes (default 1,500;
+    /// After how many transactions since the engine last wrote its recovery snapshot
+    /// [`Store::checkpoint_due`] says yes (default 1,500;
     /// [`Store::checkpoint_overdue`] at twice that).
     /// The next start replays the log written since that snapshot, so this bounds the
     /// replay; each checkpoint pauses the store for about that replay (see the README).
     pub checkpoint_after_writes: u64,
+    /// Size after which the inbox log starts a new segment file (default 4 MiB). A
+    /// segment is deleted once every entry in it is done.
+    pub inbox_segment_bytes: u64,
 }
 
 impl Default for OpenOptions {
@@ -96,6 +102,7 @@ impl Default for OpenOptions {
             cache_capacity: 64 * 1024 * 1024,
             lock_timeout: std::time::Duration::from_secs(10),
             checkpoint_after_writes: DEFAULT_CHECKPOINT_AFTER_WRITES,
+            inbox_segment_bytes: DEFAULT_INBOX_SEGMENT_BYTES,
         }
     }
 }
@@ -126,19 +133,18 @@ struct Inner {
     /// checkpoint. Each method therefore takes one guard ([`Store::engine`]) and calls no
     /// other method that takes one while holding it.
     engine: RwLock<Option<Engine>>,
-    /// Writes (transactions, inbox appends) since the engine last wrote its recovery
-    /// snapshot, i.e. since it was opened.
+    /// Transactions since the engine last wrote its recovery snapshot, i.e. since it
+    /// was opened.
     writes_since_snapshot: AtomicU64,
     sealer: Sealer,
     group: GroupCommit,
     /// SHA-256 of every retained inbox body → its sequence number, for duplicate
-    /// detection. Rebuilt from the inbox tree on open, so the inbox append is a single
-    /// key write (see [`Store::append_inbox`]).
+    /// detection. Rebuilt on open from the inbox tree (done entries) and the inbox log
+    /// (pending ones).
     inbox_hashes: Mutex<HashMap<[u8; 32], InboxSeq>>,
-    /// Sequence numbers of inbox entries not yet done, so that replaying the pending ones
-    /// costs O(pending), not O(inbox): done entries stay for duplicate detection until
-    /// pruned. Rebuilt on open like the hash map; updated only after the tree write.
-    inbox_pending: Mutex<std::collections::BTreeSet<InboxSeq>>,
+    /// Pending inbox entries: their bodies, outside the engine (see
+    /// [`crate::inbox_log`]).
+    inbox: InboxLog,
     path: PathBuf,
     opts: OpenOptions,
 }
@@ -188,9 +194,9 @@ impl Store {
         let Some(engine) = slot.take() else {
             return Err(Error::Closed);
         };
-        if let Err(e) = engine.db.flush() {
+        if let Err(e) = self.flush_engine(&engine) {
             *slot = Some(engine);
-            return Err(from_sled(e));
+            return Err(e);
         }
         let writes = self.inner.writes_since_snapshot.load(Ordering::Relaxed);
         drop(engine);
@@ -215,8 +221,8 @@ impl Store {
         self.writes_since_checkpoint() >= self.inner.opts.checkpoint_after_writes.saturating_mul(2)
     }
 
-    /// Writes (transactions and inbox appends) since the engine last wrote its recovery
-    /// snapshot: what the next start would replay.
+    /// Transactions since the engine last wrote its recovery snapshot: what the next
+    /// start would replay.
     pub fn writes_since_checkpoint(&self) -> u64 {
         self.inner.writes_since_snapshot.load(Ordering::Relaxed)
     }
@@ -224,6 +230,8 @@ impl Store {
     fn open_sealed(path: PathBuf, sealer: Sealer, opts: OpenOptions) -> Result<Self> {
         let engine = Engine::open(&path, &opts)?;
         check_format_and_key(&engine, &sealer)?;
+        let inbox = open_inbox_log(&engine, &path, &opts)?;
+        migrate_5_to_6(&engine, &inbox)?;
         let store = Store {
             inner: Arc::new(Inner {
                 engine: RwLock::new(Some(engine)),
@@ -231,7 +239,7 @@ impl Store {
                 sealer,
                 group: GroupCommit::new(),
                 inbox_hashes: Mutex::new(HashMap::new()),
-                inbox_pending: Mutex::new(std::collections::BTreeSet::new()),
+                inbox,
                 path,
                 opts,
             }),
@@ -240,17 +248,19 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens a stored inbox entry: its body is sealed on disk (format 3); a done entry
-    /// has none (format 5).
-    fn unseal_inbox(&self, mut e: InboxEntry) -> Result<InboxEntry> {
-        if e.done_at.is_some() && e.body.is_empty() {
-            return Ok(e);
-        }
-        e.body = self
+    /// Opens a pending entry read back from the inbox log (its body is sealed).
+    fn unseal_inbox(&self, e: crate::inbox_log::SealedEntry) -> Result<InboxEntry> {
+        let body = self
             .sealer()
-            .open("inbox entry", &aad::inbox(e.seq), &e.body)?
+            .open("inbox entry", &aad::inbox(e.seq), &e.sealed)?
             .to_vec();
-        Ok(e)
+        Ok(InboxEntry {
+            seq: e.seq,
+            received_at: e.received_at,
+            body,
+            hash: e.hash,
+            done_at: None,
+        })
     }
 
     /// The format version on disk (after any migration: [`CURRENT_FORMAT`]).
@@ -273,13 +283,19 @@ impl Store {
 
     /// Bytes the store occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64> {
-        self.engine()?.db.size_on_disk().db()
+        Ok(self.engine()?.db.size_on_disk().db()? + self.inner.inbox.size_on_disk())
     }
 
     /// How many flushes durable commits have performed so far (group commit makes this
     /// smaller than the number of durable commits under concurrency).
     pub fn flush_count(&self) -> u64 {
         self.inner.group.flush_count()
+    }
+
+    /// How many syncs durable inbox appends have performed so far (concurrent appends
+    /// share one, like commits).
+    pub fn inbox_flush_count(&self) -> u64 {
+        self.inner.inbox.flush_count()
     }
 
     /// Flushes everything written so far (including buffered commits) to disk.
@@ -638,48 +654,35 @@ impl Store {
     /// stored again: the earlier entry's sequence number is returned with
     /// `duplicate = true`.
     ///
-    /// The append is one single-key write, not an engine transaction: sled's flush
-    /// excludes transactions but not plain writes, so concurrent appends can pile up
-    /// behind a running flush and share the next one (group commit). The duplicate map
-    /// lives in memory and is rebuilt from the inbox on open.
+    /// The body goes to the inbox log (see the crate docs), not to the engine: one
+    /// `write` and an `fdatasync` that concurrent appends share, which never waits for a
+    /// [`Store::checkpoint`] or an engine flush. The duplicate map lives in memory and is
+    /// rebuilt on open.
     pub fn append_inbox(&self, body: &[u8], now: Timestamp) -> Result<InboxAppend> {
         let hash: [u8; 32] = Sha256::digest(body).into();
-        let outcome = {
+        let (outcome, ticket) = {
             let mut hashes = self.inbox_hashes();
             if let Some(seq) = hashes.get(&hash) {
-                InboxAppend {
+                // The first copy may still be waiting for its sync: wait for it too.
+                let outcome = InboxAppend {
                     seq: *seq,
                     duplicate: true,
-                }
+                };
+                (outcome, self.inner.inbox.barrier())
             } else {
-                let e = self.engine()?;
-                let seq = InboxSeq(e.db.generate_id().db()?);
-                let entry = encode(
-                    "inbox",
-                    &InboxEntry {
-                        seq,
-                        received_at: now,
-                        // Sealed: the body carries the subscription's clientState.
-                        body: self.sealer().seal(&aad::inbox(seq), body)?,
-                        hash,
-                        done_at: None,
-                    },
-                )?;
-                e.tree(T_INBOX).insert(seq.0.to_be_bytes(), entry).db()?;
-                drop(e);
-                self.inner
-                    .writes_since_snapshot
-                    .fetch_add(1, Ordering::Relaxed);
+                let (seq, ticket) = self.inner.inbox.append(hash, now, |seq| {
+                    // Sealed: the body carries the subscription's clientState.
+                    self.sealer().seal(&aad::inbox(seq), body)
+                })?;
                 hashes.insert(hash, seq);
-                self.inbox_pending().insert(seq);
-                InboxAppend {
+                let outcome = InboxAppend {
                     seq,
                     duplicate: false,
-                }
+                };
+                (outcome, ticket)
             }
         };
-        // Also for a duplicate: the first copy may still be waiting for its flush.
-        self.durable()?;
+        self.inner.inbox.wait_durable(ticket)?;
         Ok(outcome)
     }
 
@@ -694,47 +697,48 @@ impl Store {
     /// Entries not yet marked done, in arrival order: what to replay on start-up. Costs
     /// O(pending entries), however many done ones the inbox still keeps.
     pub fn pending_inbox(&self) -> Result<Vec<InboxEntry>> {
-        let seqs: Vec<InboxSeq> = self.inbox_pending().iter().copied().collect();
-        let mut out = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let bytes = self.engine()?.tree(T_INBOX).get(seq.0.to_be_bytes()).db()?;
-            let Some(bytes) = bytes else {
-                continue;
-            };
-            let e: InboxEntry = decode("inbox", &bytes)?;
-            if e.done_at.is_none() {
-                out.push(self.unseal_inbox(e)?);
-            }
-        }
-        Ok(out)
+        self.inner
+            .inbox
+            .read_pending()?
+            .into_iter()
+            .map(|e| self.unseal_inbox(e))
+            .collect()
     }
 
-    /// Number of entries not yet marked done (cheap: no decoding).
+    /// Number of entries not yet marked done (cheap: no reading).
     pub fn pending_inbox_len(&self) -> usize {
-        self.inbox_pending().len()
+        self.inner.inbox.pending_len()
     }
 
-    /// One inbox entry.
+    /// One inbox entry: with its body while pending, without once done.
     pub fn inbox_entry(&self, seq: InboxSeq) -> Result<Option<InboxEntry>> {
+        // The log first: an entry leaves it only after its done record is in the tree.
+        if let Some(e) = self.inner.inbox.read(seq)? {
+            return self.unseal_inbox(e).map(Some);
+        }
         let bytes = self.engine()?.tree(T_INBOX).get(seq.0.to_be_bytes()).db()?;
-        bytes
-            .map(|v| decode("inbox", &v).and_then(|e| self.unseal_inbox(e)))
-            .transpose()
+        bytes.map(|v| decode("inbox", &v)).transpose()
     }
 
     /// Number of inbox entries (pending and done).
     pub fn inbox_len(&self) -> usize {
-        self.engine().map_or(0, |e| e.tree(T_INBOX).len())
+        self.inner.inbox.pending_len() + self.engine().map_or(0, |e| e.tree(T_INBOX).len())
     }
 
     /// Deletes entries that were marked done before `before` (and with them their
     /// duplicate-detection hashes); returns how many. Durable.
+    ///
+    /// An entry's done record outlives its body in the inbox log: it goes only once the
+    /// log segment that held the body is deleted (segments go when all their entries
+    /// are done; an idle active segment is retired here), so a done entry can never
+    /// come back as pending after a restart.
     pub fn prune_inbox(&self, before: Timestamp) -> Result<usize> {
+        let floor = self.inner.inbox.retire_idle()?;
         let mut victims = Vec::new();
         for item in self.engine()?.tree(T_INBOX).iter() {
             let (k, v) = item.db()?;
             let e: InboxEntry = decode("inbox", &v)?;
-            if e.done_at.is_some_and(|d| d < before) {
+            if e.seq.0 < floor && e.done_at.is_some_and(|d| d < before) {
                 victims.push((k, e.hash));
             }
         }
@@ -754,6 +758,14 @@ impl Store {
         }
         self.durable()?;
         Ok(victims.len())
+    }
+
+    /// Size of the inbox log's files and their number (for tests and metrics).
+    pub fn inbox_log_size(&self) -> (u64, usize) {
+        (
+            self.inner.inbox.size_on_disk(),
+            self.inner.inbox.segment_count(),
+        )
     }
 
     // ----- outbox -----
@@ -1036,11 +1048,26 @@ impl Store {
                         entry.seq
                     ));
                 }
+                if entry.done_at.is_none() || !entry.body.is_empty() {
+                    return corrupt(format!(
+                        "inbox entry {} in the tree is not a done record",
+                        entry.seq
+                    ));
+                }
                 if hashes.get(&entry.hash) != Some(&entry.seq) {
                     return corrupt(format!("inbox entry {} has no duplicate hash", entry.seq));
                 }
             }
-            if hashes.len() != e.tree(T_INBOX).len() {
+            let pending = self.inner.inbox.pending_hashes();
+            for (seq, hash) in &pending {
+                if hashes.get(hash) != Some(seq) {
+                    return corrupt(format!("pending inbox entry {seq} has no duplicate hash"));
+                }
+                if e.tree(T_INBOX).contains_key(seq.0.to_be_bytes()).db()? {
+                    return corrupt(format!("pending inbox entry {seq} also has a done record"));
+                }
+            }
+            if hashes.len() != e.tree(T_INBOX).len() + pending.len() {
                 return corrupt("inbox hash count differs from entry count".to_owned());
             }
         }
@@ -1090,25 +1117,15 @@ impl Store {
 
     fn load_inbox_hashes(&self) -> Result<()> {
         let mut hashes = HashMap::new();
-        let mut pending = std::collections::BTreeSet::new();
         for item in self.engine()?.tree(T_INBOX).iter().values() {
             let e: InboxEntry = decode("inbox", &item.db()?)?;
             hashes.insert(e.hash, e.seq);
-            if e.done_at.is_none() {
-                pending.insert(e.seq);
-            }
+        }
+        for (seq, hash) in self.inner.inbox.pending_hashes() {
+            hashes.insert(hash, seq);
         }
         *self.inbox_hashes() = hashes;
-        *self.inbox_pending() = pending;
         Ok(())
-    }
-
-    fn inbox_pending(&self) -> MutexGuard<'_, std::collections::BTreeSet<InboxSeq>> {
-        // Updated only after the matching tree write succeeded (see `inbox_hashes`).
-        self.inner
-            .inbox_pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A read guard on the engine (see [`Inner::engine`]: never two in one thread).
@@ -1118,6 +1135,11 @@ impl Store {
             return Err(Error::Closed);
         }
         Ok(EngineRef(guard))
+    }
+
+    /// A pending inbox entry's hash and arrival time (for its done record).
+    pub(crate) fn inbox_pending_entry(&self, seq: InboxSeq) -> Option<crate::inbox_log::Pending> {
+        self.inner.inbox.pending(seq)
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
@@ -1143,15 +1165,12 @@ impl Store {
         let done: Vec<InboxSeq> = ops
             .iter()
             .filter_map(|op| match op {
-                Op::InboxDone(seq, _) => Some(*seq),
+                Op::InboxDone(done) => Some(done.seq),
                 _ => None,
             })
             .collect();
         if !done.is_empty() {
-            let mut pending = self.inbox_pending();
-            for seq in done {
-                pending.remove(&seq);
-            }
+            self.inner.inbox.applied_done(&done);
         }
         Ok(())
     }
@@ -1161,13 +1180,27 @@ impl Store {
         let ticket = self.inner.group.applied();
         self.inner.group.wait_durable(ticket, || {
             let engine = self.engine().map_err(|e| e.to_string())?;
-            engine.db.flush().map(drop).map_err(|e| match e {
+            self.flush_engine(&engine).map_err(|e| match e {
                 // The OS error text ("No space left on device") is what an operator
                 // needs; it never contains data.
-                sled::Error::Io(io) => io.to_string(),
+                Error::Io(io) => io.to_string(),
                 other => other.to_string(),
             })
         })
+    }
+
+    /// Flushes the engine; then the inbox log may delete the segments whose entries'
+    /// done records that flush carried.
+    fn flush_engine(&self, engine: &Engine) -> Result<()> {
+        let marks = self.inner.inbox.take_unflushed();
+        if let Err(e) = engine.db.flush() {
+            self.inner.inbox.restore_unflushed(marks);
+            return Err(from_sled(e));
+        }
+        // The done records are safe; a segment file that cannot be deleted now stays
+        // known and is tried again with the next ones.
+        let _ = self.inner.inbox.flushed(&marks);
+        Ok(())
     }
 }
 
@@ -1378,6 +1411,68 @@ fn migrate_4_to_5(e: &Engine) -> Result<()> {
                 inbox.insert(k, v.as_slice())?;
             }
             meta.insert(FORMAT_KEY, &5u32.to_be_bytes())?;
+            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
+        })
+        .map_err(|e| match e {
+            sled::transaction::TransactionError::Abort(e) => e,
+            sled::transaction::TransactionError::Storage(e) => from_sled(e),
+        })?;
+    e.db.flush().db()?;
+    Ok(())
+}
+
+/// Opens the inbox log beside the engine's files. An entry of the log is done iff the
+/// tree holds a done record for it; sequence numbers continue after every one the tree
+/// knows.
+fn open_inbox_log(e: &Engine, path: &Path, opts: &OpenOptions) -> Result<InboxLog> {
+    let inbox = e.tree(T_INBOX);
+    let next = match inbox.last().db()? {
+        Some((k, _)) => u64_from_key(&k)
+            .ok_or_else(|| Error::Corrupt("inbox key has the wrong length".to_owned()))?
+            .saturating_add(1),
+        None => 1,
+    };
+    crate::inbox_log::InboxLog::open(path, opts.inbox_segment_bytes, next, |seq| {
+        match inbox.get(seq.to_be_bytes()).db()? {
+            Some(v) => Ok(decode::<InboxEntry>("inbox", &v)?.done_at.is_some()),
+            None => Ok(false),
+        }
+    })
+}
+
+/// Format 5 → 6: pending inbox entries move from the tree to the inbox log (their bodies
+/// are sealed for the same slot, so the sealed bytes are copied as they are); the tree
+/// keeps only done records. Crash-safe: the log copy is durable before the tree entries
+/// are deleted together with the version bump, and a repeated import of an entry the
+/// log already holds is skipped.
+fn migrate_5_to_6(e: &Engine, log: &InboxLog) -> Result<()> {
+    use sled::Transactional as _;
+    let version = match e.tree(T_META).get(FORMAT_KEY).db()? {
+        Some(v) => u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
+            Error::Corrupt("format version record has the wrong length".to_owned())
+        })?),
+        None => return Err(Error::Corrupt("format version missing".to_owned())),
+    };
+    if version != 5 {
+        return Ok(());
+    }
+    let mut moved = Vec::new();
+    let mut keys = Vec::new();
+    for item in e.tree(T_INBOX).iter() {
+        let (k, v) = item.db()?;
+        let entry: InboxEntry = decode("inbox", &v)?;
+        if entry.done_at.is_none() {
+            moved.push((entry.seq, entry.received_at, entry.hash, entry.body));
+            keys.push(k);
+        }
+    }
+    log.import(&moved)?;
+    (e.tree(T_INBOX), e.tree(T_META))
+        .transaction(|(inbox, meta)| {
+            for k in &keys {
+                inbox.remove(k)?;
+            }
+            meta.insert(FORMAT_KEY, &6u32.to_be_bytes())?;
             Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
         })
         .map_err(|e| match e {

@@ -29,6 +29,15 @@ pub struct Transaction<'s> {
     ops: Vec<Op>,
 }
 
+/// The done record of a pending inbox entry: what the tree keeps once its body in the
+/// inbox log may go.
+pub(crate) struct InboxDone {
+    pub(crate) seq: InboxSeq,
+    received_at: Timestamp,
+    hash: [u8; 32],
+    at: Timestamp,
+}
+
 pub(crate) enum Op {
     /// The booking and the sealed engine state written with it (`None` removes any).
     SaveBooking(Box<Booking>, Option<Vec<u8>>),
@@ -46,7 +55,7 @@ pub(crate) enum Op {
         now: Timestamp,
     },
     Audit(Box<AuditRecord>),
-    InboxDone(InboxSeq, Timestamp),
+    InboxDone(InboxDone),
     SetDeltaLink(RoomMailbox, Option<String>),
     SetWatermark(String, Timestamp),
     PutSubscription(Box<StoredSubscription>),
@@ -164,7 +173,14 @@ impl<'s> Transaction<'s> {
 
     /// Marks an inbox entry as processed (no-op when absent or already done).
     pub fn mark_inbox_done(&mut self, seq: InboxSeq, at: Timestamp) -> &mut Self {
-        self.ops.push(Op::InboxDone(seq, at));
+        if let Some(p) = self.store.inbox_pending_entry(seq) {
+            self.ops.push(Op::InboxDone(InboxDone {
+                seq,
+                received_at: p.received_at,
+                hash: p.hash,
+                at,
+            }));
+        }
         self
     }
 
@@ -394,17 +410,20 @@ fn apply_op(v: &[TransactionalTree], op: &Op) -> TxResult<()> {
             }
             Ok(())
         }
-        Op::InboxDone(seq, at) => {
-            let key = seq.0.to_be_bytes();
-            if let Some(bytes) = v[T_INBOX].get(key)? {
-                let mut e: InboxEntry = dec("inbox", &bytes)?;
-                if e.done_at.is_none() {
-                    e.done_at = Some(*at);
-                    // Format 5: the body goes once processed; the hash stays for
-                    // duplicate detection until the entry is pruned.
-                    e.body = Vec::new();
-                    v[T_INBOX].insert(&key, enc("inbox", &e)?)?;
-                }
+        Op::InboxDone(done) => {
+            let key = done.seq.0.to_be_bytes();
+            // Present already if two transactions marked it: the first one counts.
+            if v[T_INBOX].get(key)?.is_none() {
+                // Format 6: the body stays in the inbox log until its segment goes; the
+                // tree keeps the hash for duplicate detection until pruned.
+                let e = InboxEntry {
+                    seq: done.seq,
+                    received_at: done.received_at,
+                    body: Vec::new(),
+                    hash: done.hash,
+                    done_at: Some(done.at),
+                };
+                v[T_INBOX].insert(&key, enc("inbox", &e)?)?;
             }
             Ok(())
         }

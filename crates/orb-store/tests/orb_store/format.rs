@@ -104,6 +104,49 @@ fn migrates_from_the_first_format() {
     assert_eq!(store.booking_count(), 2500);
 }
 
+/// Stores of format 5 and older kept pending inbox bodies in the `inbox` tree. Moves the
+/// pending entries of a current store's inbox log (layout in `orb_store`'s `inbox_log`
+/// module: `len u32 LE | crc u32 | seq u64 BE | received_at i128 BE | sha256 | sealed
+/// body`) into the tree, with `body_of(seq, sealed)` as their body, and removes the log.
+/// `template` is a done entry of the tree (the record type is non-exhaustive).
+fn inbox_log_into_tree(
+    dir: &std::path::Path,
+    db: &sled::Db,
+    template: &orb_store::InboxEntry,
+    body_of: impl Fn(u64, &[u8]) -> Vec<u8>,
+) {
+    let inbox = db.open_tree("inbox").unwrap();
+    let log = dir.join("inbox");
+    let mut files: Vec<_> = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        let mut at = 0;
+        while at < bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let rec = &bytes[at + 8..at + 8 + len];
+            let seq = u64::from_be_bytes(rec[..8].try_into().unwrap());
+            let nanos = i128::from_be_bytes(rec[8..24].try_into().unwrap());
+            if !inbox.contains_key(seq.to_be_bytes()).unwrap() {
+                let mut e = template.clone();
+                e.seq = orb_store::InboxSeq(seq);
+                e.received_at = orb_store::Timestamp::from_nanosecond(nanos).unwrap();
+                e.hash = rec[24..56].try_into().unwrap();
+                e.body = body_of(seq, &rec[56..]);
+                e.done_at = None;
+                inbox
+                    .insert(seq.to_be_bytes(), postcard::to_allocvec(&e).unwrap())
+                    .unwrap();
+            }
+            at += 8 + len;
+        }
+    }
+    std::fs::remove_dir_all(&log).unwrap();
+}
+
 /// A format-2 store keeps inbox bodies in plain text. Made from a current store by
 /// replacing each sealed body with its plain text and stamping version 2.
 #[test]
@@ -127,9 +170,15 @@ fn migrating_to_format_3_seals_the_inbox() {
     {
         let db = raw(dir.path());
         let inbox = db.open_tree("inbox").unwrap();
+        let template: orb_store::InboxEntry =
+            postcard::from_bytes(&inbox.first().unwrap().unwrap().1).unwrap();
+        let first = template.seq.0;
+        inbox_log_into_tree(dir.path(), &db, &template, |seq, sealed| {
+            assert!(!contains(sealed, b"plain-state-"), "format 3 seals bodies");
+            bodies[(seq - first) as usize].clone()
+        });
         for (i, item) in inbox.iter().enumerate() {
             let (k, v) = item.unwrap();
-            assert!(!contains(&v, b"plain-state-"), "format 3 seals bodies");
             let mut e: orb_store::InboxEntry = postcard::from_bytes(&v).unwrap();
             e.body = bodies[i].clone();
             inbox.insert(k, postcard::to_allocvec(&e).unwrap()).unwrap();
@@ -240,6 +289,9 @@ fn migrating_to_format_5_drops_the_bodies_of_done_inbox_entries() {
     {
         let db = raw(dir.path());
         let inbox = db.open_tree("inbox").unwrap();
+        let template: orb_store::InboxEntry =
+            postcard::from_bytes(&inbox.first().unwrap().unwrap().1).unwrap();
+        inbox_log_into_tree(dir.path(), &db, &template, |_, sealed| sealed.to_vec());
         // Format 5 wrote the done entries without a body; format 4 kept it.
         let sealed: Vec<Vec<u8>> = inbox
             .iter()
@@ -264,8 +316,7 @@ fn migrating_to_format_5_drops_the_bodies_of_done_inbox_entries() {
     }
     {
         let store = open(dir.path());
-        assert_eq!(store.format_version().unwrap(), 5);
-        assert_eq!(CURRENT_FORMAT, 5);
+        assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
         assert_eq!(store.inbox_len(), 10);
         let pending = store.pending_inbox().unwrap();
         assert_eq!(pending.len(), 6);
@@ -286,5 +337,93 @@ fn migrating_to_format_5_drops_the_bodies_of_done_inbox_entries() {
     for item in db.open_tree("inbox").unwrap().iter().take(4) {
         let e: orb_store::InboxEntry = postcard::from_bytes(&item.unwrap().1).unwrap();
         assert!(e.body.is_empty(), "the migration drops done bodies");
+    }
+}
+
+/// Format 6 moves pending bodies from the tree to the inbox log. A crash after the log
+/// copy is durable but before the tree entries are deleted leaves both: the next open
+/// must neither lose nor double an entry.
+#[test]
+fn migrating_to_format_6_moves_pending_bodies_to_the_log_even_after_a_crash_midway() {
+    for crash_midway in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies: Vec<Vec<u8>> = (0..8)
+            .map(|i| format!("{{\"value\":[{{\"m\":{i}}}]}}").into_bytes())
+            .collect();
+        let seqs: Vec<_> = {
+            let store = open(dir.path());
+            let seqs: Vec<_> = bodies
+                .iter()
+                .map(|b| {
+                    store
+                        .append_inbox(b, orb_store::Timestamp::UNIX_EPOCH)
+                        .unwrap()
+                        .seq
+                })
+                .collect();
+            store
+                .mark_inbox_done(seqs[0], orb_store::Timestamp::UNIX_EPOCH)
+                .unwrap();
+            seqs
+        };
+        let saved_log = dir.path().join("saved-log");
+        if crash_midway {
+            copy_dir(&dir.path().join("inbox"), &saved_log);
+        }
+        {
+            let db = raw(dir.path());
+            let inbox = db.open_tree("inbox").unwrap();
+            let template: orb_store::InboxEntry =
+                postcard::from_bytes(&inbox.first().unwrap().unwrap().1).unwrap();
+            inbox_log_into_tree(dir.path(), &db, &template, |_, sealed| sealed.to_vec());
+            assert_eq!(inbox.len(), 8);
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format_version", &5u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        if crash_midway {
+            std::fs::rename(&saved_log, dir.path().join("inbox")).unwrap();
+        }
+        {
+            let store = open(dir.path());
+            assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
+            let pending = store.pending_inbox().unwrap();
+            assert_eq!(
+                pending.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                seqs[1..],
+                "crash midway: {crash_midway}"
+            );
+            for (e, b) in pending.iter().zip(&bodies[1..]) {
+                assert_eq!(&e.body, b);
+            }
+            assert_eq!(store.inbox_len(), 8);
+            assert!(
+                store
+                    .append_inbox(&bodies[0], orb_store::Timestamp::UNIX_EPOCH)
+                    .unwrap()
+                    .duplicate
+            );
+            let new = store
+                .append_inbox(b"new", orb_store::Timestamp::UNIX_EPOCH)
+                .unwrap();
+            assert!(new.seq > seqs[7]);
+            store.verify_integrity().unwrap();
+        }
+        let db = raw(dir.path());
+        assert_eq!(
+            db.open_tree("inbox").unwrap().len(),
+            1,
+            "the tree keeps only the done record"
+        );
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }

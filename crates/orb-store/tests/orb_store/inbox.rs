@@ -1,6 +1,8 @@
 //! The inbox of raw notification bodies.
 
-use super::common::{fresh, open, ts};
+use orb_store::{OpenOptions, Store};
+
+use super::common::{fresh, key, open, ts};
 
 #[test]
 fn append_replay_done_and_duplicates() {
@@ -51,12 +53,57 @@ fn prune_removes_only_old_done_entries() {
     let c = store.append_inbox(b"c", ts(0)).unwrap();
     store.mark_inbox_done(a.seq, ts(10)).unwrap();
     store.mark_inbox_done(b.seq, ts(20)).unwrap();
+    // `a`'s body is still in the log segment that holds pending `c`: its done record
+    // must stay, or `a` would come back as pending after a restart.
+    assert_eq!(store.prune_inbox(ts(15)).unwrap(), 0);
+    assert_eq!(store.pending_inbox().unwrap()[0].seq, c.seq);
+    store.mark_inbox_done(c.seq, ts(30)).unwrap();
     assert_eq!(store.prune_inbox(ts(15)).unwrap(), 1);
     assert!(store.inbox_entry(a.seq).unwrap().is_none());
     assert!(store.inbox_entry(b.seq).unwrap().is_some());
-    assert_eq!(store.pending_inbox().unwrap()[0].seq, c.seq);
-    // After pruning, the same body is new again.
+    assert!(store.pending_inbox().unwrap().is_empty());
+    // After pruning, the same body is new again; the others are still known.
     assert!(!store.append_inbox(b"a", ts(30)).unwrap().duplicate);
+    assert!(store.append_inbox(b"b", ts(30)).unwrap().duplicate);
+    store.verify_integrity().unwrap();
+}
+
+#[test]
+fn log_segments_are_deleted_once_their_entries_are_done_and_survive_a_restart_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = OpenOptions::default();
+    opts.inbox_segment_bytes = 4096;
+    let body = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(1000)).into_bytes();
+    let seqs: Vec<_> = {
+        let store = Store::open_with(dir.path().join("db"), &key(), opts.clone()).unwrap();
+        let seqs: Vec<_> = (0..40)
+            .map(|i| store.append_inbox(&body(i), ts(0)).unwrap().seq)
+            .collect();
+        let (_, segments) = store.inbox_log_size();
+        assert!(segments >= 10, "{segments} segments");
+        // The first 30 done: their segments go, except one shared with pending entries.
+        let mut tx = store.transaction();
+        for seq in &seqs[..30] {
+            tx.mark_inbox_done(*seq, ts(1));
+        }
+        tx.commit().unwrap();
+        let (_, left) = store.inbox_log_size();
+        assert!(left <= 4, "{left} of {segments} segments left");
+        seqs
+    };
+    let store = Store::open_with(dir.path().join("db"), &key(), opts).unwrap();
+    let pending = store.pending_inbox().unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        seqs[30..]
+    );
+    for (e, i) in pending.iter().zip(30..) {
+        assert_eq!(e.body, body(i));
+    }
+    assert_eq!(store.inbox_len(), 40);
+    assert!(store.append_inbox(&body(3), ts(2)).unwrap().duplicate);
+    let next = store.append_inbox(b"new", ts(2)).unwrap();
+    assert!(next.seq > seqs[39], "numbering continues");
     store.verify_integrity().unwrap();
 }
 
