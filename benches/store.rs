@@ -140,7 +140,11 @@ fn report() {
                 store.append_inbox(&body(i), ts(0)).unwrap();
                 lat.push(t.elapsed());
             }
-            report_latencies("durable inbox append, 1 writer", lat, store.inbox_flush_count());
+            report_latencies(
+                "durable inbox append, 1 writer",
+                lat,
+                store.inbox_flush_count(),
+            );
         }
         // Eight concurrent writers.
         {
@@ -168,7 +172,11 @@ fn report() {
                     .collect()
             });
             let n = lat.len();
-            report_latencies("durable inbox append, 8 writers", lat, store.inbox_flush_count());
+            report_latencies(
+                "durable inbox append, 8 writers",
+                lat,
+                store.inbox_flush_count(),
+            );
             println!(
                 "  8 writers: {:.0} durable appends/s, {:.1} commits per flush",
                 n as f64 / started.elapsed().as_secs_f64(),

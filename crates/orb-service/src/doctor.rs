@@ -225,14 +225,15 @@ async fn checks(config: &Config, store: &Arc<Store>, options: &DoctorOptions, re
         clock: Arc::clone(&options.clock),
         ..Options::default()
     };
+    let audit = crate::audit_writer::AuditWriter::direct(Arc::clone(store));
     if secrets_ok.graph {
-        match runtime::graph_client(config, store, &runtime_options) {
+        match runtime::graph_client(config, store, &audit, &runtime_options) {
             Ok(graph) => check_graph(config, &graph, options, report).await,
             Err(e) => report.push("graph token", Status::Fail, format!("no client: {e}")),
         }
     }
     if secrets_ok.topdesk {
-        match runtime::topdesk_client(config, store, &runtime_options) {
+        match runtime::topdesk_client(config, store, &audit, &runtime_options) {
             Ok(topdesk) => check_topdesk(config, &topdesk, options, report).await,
             Err(e) => report.push(
                 "topdesk credentials",

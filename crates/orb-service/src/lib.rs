@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod api;
+mod audit_writer;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

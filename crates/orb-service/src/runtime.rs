@@ -38,6 +38,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::MissedTickBehavior;
 
+use crate::audit_writer::AuditWriter;
 use crate::config::{Config, SecretRef, SyncMode};
 use crate::exchange::{self, Execution};
 use crate::intake::{ChangeKind, Intake, KnownSubscription, LifecycleKind, Verified};
@@ -200,8 +201,10 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new());
         let now = (options.clock)();
 
-        let graph = graph_client(&config, &store, &options)?;
-        let topdesk = topdesk_client(&config, &store, &options)?;
+        let audit = AuditWriter::start(Arc::clone(&store))
+            .map_err(|e| Error::Invalid(format!("cannot start the audit writer thread: {e}")))?;
+        let graph = graph_client(&config, &store, &audit, &options)?;
+        let topdesk = topdesk_client(&config, &store, &audit, &options)?;
         let engine = Engine::new(engine_config(&config, &options));
         let loaded = persist::load_state(&store, engine.config(), now)?;
 
@@ -293,6 +296,7 @@ impl Daemon {
             metrics: Arc::clone(&metrics),
             graph,
             topdesk,
+            audit,
             ring,
             jwks,
             fetcher,
@@ -447,6 +451,8 @@ struct Runtime {
     metrics: Arc<Metrics>,
     graph: GraphClient,
     topdesk: TopdeskClient,
+    /// Where the clients' audit records go (written by a thread of its own).
+    audit: Arc<AuditWriter>,
     intake: Intake,
     ring: KeyRing,
     jwks: Option<Jwks>,
@@ -575,6 +581,8 @@ impl Runtime {
             tracing::warn!("calls still in flight after the drain period; abandoned");
             self.tasks.abort_all();
         }
+        // The clients' audit records still queued, then everything to disk.
+        self.audit.close();
         self.store.flush()?;
         tracing::info!("stopped");
         result
@@ -796,7 +804,7 @@ impl Runtime {
         let started = std::time::Instant::now();
         let writes = self.store.writes_since_checkpoint();
         self.store.checkpoint()?;
-        tracing::debug!(
+        tracing::info!(
             writes,
             pause_ms = started.elapsed().as_millis(),
             "store checkpoint"
@@ -1816,6 +1824,7 @@ pub fn engine_config(config: &Config, options: &Options) -> orb_reconcile::Confi
 pub(crate) fn graph_client(
     config: &Config,
     store: &Arc<Store>,
+    audit: &Arc<AuditWriter>,
     options: &Options,
 ) -> Result<GraphClient, Error> {
     let g = &config.graph;
@@ -1843,7 +1852,7 @@ pub(crate) fn graph_client(
     gc.login_url = g.login_url.as_str().trim_end_matches('/').to_owned();
     gc.api_url = g.api_url.as_str().trim_end_matches('/').to_owned();
     gc.mail_sender = g.mail_sender.as_deref().map(Mailbox::new).transpose()?;
-    let sink_store = Arc::clone(store);
+    let sink_audit = Arc::clone(audit);
     let clock = Arc::clone(&options.clock);
     let sink = move |r: &orb_graph_client::AuditRecord| {
         let mut entry = AuditEntry::new(
@@ -1856,7 +1865,7 @@ pub(crate) fn graph_client(
                 .map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
         );
         entry.detail = r.mailbox.clone();
-        record_audit(&sink_store, entry);
+        sink_audit.record(entry);
     };
     Ok(GraphClient::new(gc, credential, Some(Arc::new(sink)))?)
 }
@@ -1864,6 +1873,7 @@ pub(crate) fn graph_client(
 pub(crate) fn topdesk_client(
     config: &Config,
     store: &Arc<Store>,
+    audit: &Arc<AuditWriter>,
     options: &Options,
 ) -> Result<TopdeskClient, Error> {
     let t = &config.topdesk;
@@ -1886,7 +1896,7 @@ pub(crate) fn topdesk_client(
         password,
         link_type,
     );
-    let sink_store = Arc::clone(store);
+    let sink_audit = Arc::clone(audit);
     let clock = Arc::clone(&options.clock);
     let sink = move |r: &orb_topdesk_client::AuditRecord| {
         let entry = AuditEntry::new(
@@ -1898,22 +1908,9 @@ pub(crate) fn topdesk_client(
             r.status
                 .map_or_else(|| "no answer".to_owned(), |s| s.to_string()),
         );
-        record_audit(&sink_store, entry);
+        sink_audit.record(entry);
     };
     Ok(TopdeskClient::new(tc, Some(Arc::new(sink)))?)
-}
-
-/// Appends a client call to the audit log. Buffered: the loop's next durable commit (or
-/// the final flush) persists it, so the calls themselves never wait for a disk flush.
-fn record_audit(store: &Store, entry: AuditEntry) {
-    let mut tx = store.transaction();
-    let written = tx
-        .audit(entry)
-        .map(drop)
-        .and_then(|()| tx.commit_buffered());
-    if let Err(e) = written {
-        tracing::warn!(error = %e, "audit record not written");
-    }
 }
 
 fn secret_text(store: &Store, reference: &SecretRef, what: &str) -> Result<String, Error> {

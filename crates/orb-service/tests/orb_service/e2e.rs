@@ -62,14 +62,22 @@ async fn an_outlook_booking_becomes_a_topdesk_reservation_with_the_orb_fields() 
             .as_ref(),
         Some(b)
     );
-    // Every call is in the audit trail, and the decision too.
-    let audit = world
-        .daemon()
-        .store()
-        .audit_since(jiff::Timestamp::UNIX_EPOCH, 10_000)
-        .unwrap();
-    assert!(audit.iter().any(|a| a.entry.actor == "topdesk"));
-    assert!(audit.iter().any(|a| a.entry.actor == "graph"));
+    // Every call is in the audit trail (written by the audit thread, so waited for),
+    // and the decision too.
+    let audit = || {
+        world
+            .daemon()
+            .store()
+            .audit_since(jiff::Timestamp::UNIX_EPOCH, 10_000)
+            .unwrap()
+    };
+    until("the client calls in the audit trail", || {
+        let audit = audit();
+        audit.iter().any(|a| a.entry.actor == "topdesk")
+            && audit.iter().any(|a| a.entry.actor == "graph")
+    })
+    .await;
+    let audit = audit();
     assert!(
         audit
             .iter()
