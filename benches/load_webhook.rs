@@ -96,7 +96,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(args)) {
+    // The POSTs run on a runtime of their own (one thread): the emulators and the
+    // TOPdesk watcher on the main runtime must not delay a POST or the reading of its
+    // answer, or their queueing would be counted as orb's ack latency.
+    let poster = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("load-webhook-poster")
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("load-webhook: cannot start the poster runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(args, poster.handle().clone())) {
         Ok(report) => {
             println!("{report}");
             ExitCode::SUCCESS
@@ -121,10 +136,14 @@ struct Args {
     events: usize,
     /// How long to wait for the inbox to drain and TOPdesk to converge after a phase.
     drain: Duration,
+    /// Print this many slowest POSTs of each phase (with their send time) to stderr.
+    slowest: usize,
+    /// Copy orb's log here at the end.
+    keep_log: Option<PathBuf>,
 }
 
 impl Args {
-    const USAGE: &str = "usage: load-webhook [--orb PATH] [--seconds N] [--rates 100,500,1000] [--events N] [--drain-seconds N]";
+    const USAGE: &str = "usage: load-webhook [--orb PATH] [--seconds N] [--rates 100,500,1000] [--events N] [--drain-seconds N] [--slowest N] [--keep-log PATH]";
 
     fn parse(mut it: impl Iterator<Item = String>) -> Result<Self, BoxError> {
         let mut args = Args {
@@ -133,6 +152,8 @@ impl Args {
             rates: vec![100, 500, 1000],
             events: 300,
             drain: Duration::from_secs(180),
+            slowest: 0,
+            keep_log: None,
         };
         while let Some(flag) = it.next() {
             let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -147,6 +168,8 @@ impl Args {
                 }
                 "--events" => args.events = value()?.parse()?,
                 "--drain-seconds" => args.drain = Duration::from_secs(value()?.parse()?),
+                "--slowest" => args.slowest = value()?.parse()?,
+                "--keep-log" => args.keep_log = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
@@ -157,12 +180,12 @@ impl Args {
     }
 }
 
-async fn run(args: Args) -> Result<String, BoxError> {
+async fn run(args: Args, poster: tokio::runtime::Handle) -> Result<String, BoxError> {
     // reqwest is built without a bundled TLS provider; plain http needs none, but the
     // builder wants one installed.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let started = Instant::now();
-    let world = World::start(&args).await?;
+    let world = World::start(&args, poster).await?;
     eprintln!(
         "load-webhook: ready after {:.1} s (orb pid {}, {} meetings in TOPdesk)",
         started.elapsed().as_secs_f64(),
@@ -185,7 +208,7 @@ async fn run(args: Args) -> Result<String, BoxError> {
             }
         }
     }
-    let stopped = world.stop();
+    let stopped = world.stop(args.keep_log.as_deref());
     let mut out = String::new();
     out.push_str(&table(&results));
     out.push_str(&format!(
@@ -219,6 +242,10 @@ struct World {
     /// `http://127.0.0.1:PORT`.
     base: String,
     http: reqwest::Client,
+    /// The runtime the POSTs run on, and their own client (so that its connections
+    /// live on that runtime too).
+    poster: tokio::runtime::Handle,
+    post_http: reqwest::Client,
     /// The subscription as the emulator's inspection API shows it.
     subscription: Value,
     /// orb's current notification-encryption certificate and its id.
@@ -234,7 +261,7 @@ struct World {
 }
 
 impl World {
-    async fn start(args: &Args) -> Result<Self, BoxError> {
+    async fn start(args: &Args, poster: tokio::runtime::Handle) -> Result<Self, BoxError> {
         let graph = Arc::new(GraphEmulator::start(GraphEmulatorConfig::default()).await?);
         graph.register_app(AppRegistration::with_secret(
             CLIENT_ID,
@@ -341,6 +368,10 @@ topdesk_location_id = "{location}"
             orb_pid,
             base,
             http,
+            poster,
+            post_http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
             subscription: Value::Null,
             certificate,
             token: String::new(),
@@ -500,7 +531,15 @@ topdesk_location_id = "{location}"
     }
 
     /// SIGTERM, then waits up to 20 s (SIGKILL after that). Describes how orb ended.
-    fn stop(self) -> Result<String, BoxError> {
+    fn stop(self, keep_log: Option<&std::path::Path>) -> Result<String, BoxError> {
+        let outcome = self.stop_orb();
+        if let Some(to) = keep_log {
+            std::fs::copy(self.dir.path().join("orb.log"), to)?;
+        }
+        outcome
+    }
+
+    fn stop_orb(&self) -> Result<String, BoxError> {
         let mut child = self.orb.lock().map_err(|_| "orb handle poisoned")?;
         // std has no SIGTERM and unsafe code is forbidden: ask kill(1).
         Command::new("kill")
@@ -809,36 +848,39 @@ async fn phase(
         let n = generator.batch_size();
         due_items += n;
         let (body, items) = generator.body(world, n)?;
-        let http = world.http.clone();
+        let http = world.post_http.clone();
         let url = format!("{}/graph/notifications", world.base);
-        tasks.spawn(async move {
-            let sent_at = Timestamp::now();
-            let t0 = Instant::now();
-            let answer = http
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let ack = t0.elapsed();
-            let (ack, status) = match answer {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let _ = r.bytes().await;
-                    (Some(ack), Some(status))
-                }
-                Err(_) => (None, None),
-            };
-            (
-                Post {
-                    items,
-                    sent_at,
-                    ack,
-                    status,
-                },
-                Instant::now(),
-            )
-        });
+        tasks.spawn_on(
+            async move {
+                let sent_at = Timestamp::now();
+                let t0 = Instant::now();
+                let answer = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ack = t0.elapsed();
+                let (ack, status) = match answer {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        (Some(ack), Some(status))
+                    }
+                    Err(_) => (None, None),
+                };
+                (
+                    Post {
+                        items,
+                        sent_at,
+                        ack,
+                        status,
+                    },
+                    Instant::now(),
+                )
+            },
+            &world.poster,
+        );
     }
     let send_time = started.elapsed();
     let mut posts = Vec::new();
@@ -847,6 +889,19 @@ async fn phase(
         let (post, at) = done?;
         last_ack = last_ack.max(at);
         posts.push(post);
+    }
+    if args.slowest > 0 {
+        let phase_start = posts.iter().map(|p| p.sent_at).min();
+        let mut by_ack: Vec<&Post> = posts.iter().filter(|p| p.ack.is_some()).collect();
+        by_ack.sort_by_key(|p| std::cmp::Reverse(p.ack));
+        for p in by_ack.iter().take(args.slowest) {
+            let offset = phase_start.map_or(0.0, |s| p.sent_at.duration_since(s).as_secs_f64());
+            eprintln!(
+                "load-webhook: slow POST sent at +{offset:.3} s ({}): ack {:.1} ms",
+                p.sent_at,
+                p.ack.unwrap_or_default().as_secs_f64() * 1e3
+            );
+        }
     }
     let drained_at = world.wait_drained(args.drain).await?;
     let drain_after = drained_at.saturating_duration_since(last_ack);
