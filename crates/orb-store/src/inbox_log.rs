@@ -100,6 +100,19 @@ struct State {
     /// Set when a failed append could not be cut back: nothing more may be appended
     /// after the torn bytes.
     broken: Option<String>,
+    /// The next segment, created and filled with zeros ahead of time by
+    /// [`InboxLog::maintain`]: `(name, file)`. Its name is a sequence number reserved
+    /// for it (never given to an entry), so no other segment can have that name.
+    spare: Option<(u64, Arc<File>)>,
+    /// A spare is being prepared (outside the lock).
+    preparing: bool,
+    /// Segments taken out of `segments` whose files are being deleted (outside the
+    /// lock), by name → lowest sequence number in them: they still count for
+    /// [`InboxLog::retire_idle`]'s floor until the deletion is durable.
+    doomed: BTreeMap<u64, u64>,
+    /// Spare files that can no longer be used (a segment with a higher name was
+    /// started meanwhile); deleted by [`InboxLog::maintain`].
+    stale: Vec<u64>,
 }
 
 pub(crate) struct InboxLog {
@@ -144,6 +157,10 @@ impl InboxLog {
             done_unflushed: Vec::new(),
             dirty: Vec::new(),
             broken: None,
+            spare: None,
+            preparing: false,
+            doomed: BTreeMap::new(),
+            stale: Vec::new(),
         };
         for first in &names {
             let path = segment_path(&dir, *first);
@@ -176,8 +193,9 @@ impl InboxLog {
                 }
                 offset += rec.total;
             }
-            if offset < bytes.len() {
+            if bytes[offset..].iter().any(|b| *b != 0) {
                 // The torn tail of a write that never completed: never acknowledged.
+                // (A tail of zeros is the unused part of a segment made ahead of time.)
                 file.set_len(offset as u64)
                     .and_then(|()| file.sync_all())
                     .map_err(|e| open_error(&path, e))?;
@@ -251,6 +269,33 @@ impl InboxLog {
         Ok(())
     }
 
+    /// Makes the spare the active segment if there is one (no file creation, no
+    /// directory sync, and its blocks exist, so the `fdatasync`s of the appends to it
+    /// write no metadata); otherwise starts segment `first`.
+    fn rotate(&self, s: &mut State, first: u64) -> Result<()> {
+        let active = self.active(s);
+        match s.spare.take() {
+            Some((name, file)) if name > active => {
+                s.segments.insert(
+                    name,
+                    Segment {
+                        file,
+                        live: 0,
+                        min_seq: u64::MAX,
+                    },
+                );
+                s.active_len = 0;
+                Ok(())
+            }
+            spare => {
+                if let Some((name, _)) = spare {
+                    s.stale.push(name);
+                }
+                self.start_segment(s, first)
+            }
+        }
+    }
+
     /// Deletes segments (none of them active) and makes the deletion durable. A segment
     /// whose file cannot be deleted stays known (so the done records of its entries are
     /// not pruned) and is tried again next time.
@@ -293,7 +338,7 @@ impl InboxLog {
         let sealed = seal(InboxSeq(seq))?;
         let record = encode_record(seq, received_at, &hash, &sealed);
         if s.active_len > 0 && s.active_len + record.len() as u64 > self.segment_bytes {
-            self.start_segment(&mut s, seq)?;
+            self.rotate(&mut s, seq)?;
         }
         let active = self.active(&s);
         let file = match s.segments.get(&active) {
@@ -441,25 +486,121 @@ impl InboxLog {
         self.lock().done_unflushed.extend(marks);
     }
 
-    /// The done records of `marks` are on disk: their segments may go.
-    pub(crate) fn flushed(&self, marks: &[(u64, u64)]) -> Result<()> {
-        if marks.is_empty() {
-            return Ok(());
-        }
+    /// The done records of `marks` are on disk: their segments may go (see
+    /// [`InboxLog::maintain`]).
+    pub(crate) fn flushed(&self, marks: &[(u64, u64)]) {
         let mut s = self.lock();
         for (_, segment) in marks {
             if let Some(seg) = s.segments.get_mut(segment) {
                 seg.live = seg.live.saturating_sub(1);
             }
         }
-        let active = self.active(&s);
-        let dead: Vec<u64> = s
-            .segments
-            .iter()
-            .filter(|(first, seg)| **first != active && seg.live == 0)
-            .map(|(first, _)| *first)
-            .collect();
-        self.remove_segments(&mut s, &dead)
+    }
+
+    /// Housekeeping with the file work done outside the lock, so that appends never
+    /// wait for it: deletes the segments whose entries are all durably done (and spare
+    /// files no longer usable), and makes the next segment ahead of time once the
+    /// active one is half full. Called after engine flushes, i.e. never on the append
+    /// path; if it never runs, appends start segments themselves.
+    pub(crate) fn maintain(&self) -> Result<()> {
+        let (dead, stale) = {
+            let mut s = self.lock();
+            let active = self.active(&s);
+            let names: Vec<u64> = s
+                .segments
+                .iter()
+                .filter(|(first, seg)| **first != active && seg.live == 0)
+                .map(|(first, _)| *first)
+                .collect();
+            let mut dead = Vec::with_capacity(names.len());
+            for first in names {
+                if let Some(seg) = s.segments.remove(&first) {
+                    s.doomed.insert(first, seg.min_seq);
+                    dead.push((first, seg));
+                }
+            }
+            (dead, std::mem::take(&mut s.stale))
+        };
+        let mut outcome = Ok(());
+        if !dead.is_empty() || !stale.is_empty() {
+            let mut failed = Vec::new();
+            for (first, _) in &dead {
+                match fs::remove_file(segment_path(&self.dir, *first)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        failed.push(*first);
+                        outcome = Err(Error::Io(e));
+                    }
+                }
+            }
+            for name in &stale {
+                let _ = fs::remove_file(segment_path(&self.dir, *name));
+            }
+            if let Err(e) = sync_dir(&self.dir) {
+                outcome = Err(e);
+            }
+            let mut s = self.lock();
+            for (first, seg) in dead {
+                s.doomed.remove(&first);
+                if failed.contains(&first) {
+                    // Stays known, so its entries' done records are kept; tried again.
+                    s.segments.insert(first, seg);
+                }
+            }
+        }
+        self.prepare_spare()?;
+        outcome
+    }
+
+    /// Creates the next segment, filled with zeros and synced, unless one is ready or
+    /// the active segment is less than half full.
+    fn prepare_spare(&self) -> Result<()> {
+        let name = {
+            let mut s = self.lock();
+            if s.spare.is_some() || s.preparing || s.active_len < self.segment_bytes / 2 {
+                return Ok(());
+            }
+            s.preparing = true;
+            // Reserved: no entry gets this number, so no segment started meanwhile
+            // can have this name.
+            let name = s.next_seq;
+            s.next_seq += 1;
+            name
+        };
+        let made = self.make_zeroed(name);
+        let mut s = self.lock();
+        s.preparing = false;
+        match made {
+            Ok(file) => {
+                s.spare = Some((name, Arc::new(file)));
+                Ok(())
+            }
+            Err(e) => {
+                s.stale.push(name);
+                Err(e)
+            }
+        }
+    }
+
+    fn make_zeroed(&self, name: u64) -> Result<File> {
+        let path = segment_path(&self.dir, name);
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(Error::Io)?;
+        let zeros = vec![0u8; 64 * 1024];
+        let mut left = self.segment_bytes;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            io::Write::write_all(&mut file, &zeros[..n]).map_err(Error::Io)?;
+            left -= n as u64;
+        }
+        file.sync_all().map_err(Error::Io)?;
+        sync_dir(&self.dir)?;
+        Ok(file)
     }
 
     /// If the active segment holds records but none still live, starts a new one and
@@ -471,12 +612,13 @@ impl InboxLog {
         let idle = s.active_len > 0 && s.segments.get(&active).is_some_and(|seg| seg.live == 0);
         if idle && s.done_unflushed.iter().all(|(_, seg)| *seg != active) {
             let first = s.next_seq;
-            self.start_segment(&mut s, first)?;
+            self.rotate(&mut s, first)?;
             self.remove_segments(&mut s, &[active])?;
         }
         Ok(s.segments
             .values()
             .map(|seg| seg.min_seq)
+            .chain(s.doomed.values().copied())
             .fold(s.next_seq, u64::min))
     }
 
@@ -532,17 +674,19 @@ impl InboxLog {
         Ok(())
     }
 
-    /// Total size of the segment files.
+    /// Total size of the segment files (with the spare made ahead).
     pub(crate) fn size_on_disk(&self) -> u64 {
         let s = self.lock();
         s.segments
             .values()
-            .filter_map(|seg| seg.file.metadata().ok())
+            .map(|seg| &seg.file)
+            .chain(s.spare.as_ref().map(|(_, f)| f))
+            .filter_map(|f| f.metadata().ok())
             .map(|m| m.len())
             .sum()
     }
 
-    /// Number of segment files.
+    /// Number of segments holding entries or open for them (without a spare).
     pub(crate) fn segment_count(&self) -> usize {
         self.lock().segments.len()
     }
@@ -749,18 +893,23 @@ mod tests {
             "not before the done records are flushed"
         );
         let marks = log.take_unflushed();
-        log.flushed(&marks).unwrap();
+        log.flushed(&marks);
+        log.maintain().unwrap();
         assert_eq!(log.segment_count(), 2);
         // The active segment stays even when idle, until it is retired.
         log.applied_done(&seqs[2..]);
         let marks = log.take_unflushed();
-        log.flushed(&marks).unwrap();
+        log.flushed(&marks);
+        log.maintain().unwrap();
         assert_eq!(log.segment_count(), 1);
-        assert_eq!(log.retire_idle().unwrap(), 6);
+        // The half-full active segment got a spare ahead of time, named 6 (reserved).
+        assert_eq!(log.lock().spare.as_ref().map(|(n, _)| *n), Some(6));
+        assert_eq!(log.retire_idle().unwrap(), 7);
         assert_eq!(log.segment_count(), 1);
         assert_eq!(log.read_pending().unwrap().len(), 0);
         drop(log);
-        // Numbering continues after a restart even though no record is left.
+        // Numbering continues after a restart even though no record is left: from the
+        // name of the (empty) active segment, no number below it is given again.
         let log = open(dir.path(), 1 << 20, &[]);
         assert_eq!(append(&log, b"next").0, 6);
     }
@@ -795,7 +944,74 @@ mod tests {
         assert_eq!(log.segment_count(), 2);
         let marks = log.take_unflushed();
         assert_eq!(marks.len(), 1);
-        log.flushed(&marks).unwrap();
+        log.flushed(&marks);
+        log.maintain().unwrap();
         assert_eq!(log.segment_count(), 1);
+    }
+
+    #[test]
+    fn a_spare_made_ahead_takes_the_next_records_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = 4 * (HEADER as u64 + 100);
+        let log = open(dir.path(), seg, &[]);
+        let first: Vec<InboxSeq> = (0..3).map(|i| append(&log, &[b'a' + i; 100])).collect();
+        log.maintain().unwrap();
+        let spare = log.lock().spare.as_ref().map(|(name, _)| *name);
+        assert_eq!(spare, Some(4), "made once the active segment is half full");
+        // Its name is reserved: the next entry gets 5, the one after it opens the spare.
+        assert_eq!(append(&log, b"dddd").0, 5);
+        let sixth = append(&log, &[b'e'; 100]);
+        assert_eq!(sixth.0, 6);
+        assert!(log.lock().spare.is_none());
+        assert_eq!(log.lock().pending[&6].segment, 4);
+        let zeroed = fs::metadata(segment_path(&dir.path().join(DIR), 4))
+            .unwrap()
+            .len();
+        assert_eq!(zeroed, seg, "written ahead, not grown by the appends");
+        drop(log);
+
+        // The zeros after the last record are not a torn write.
+        let log = open(dir.path(), seg, &[]);
+        let seqs: Vec<u64> = log
+            .read_pending()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 5, 6]);
+        assert_eq!(
+            fs::metadata(segment_path(&dir.path().join(DIR), 4))
+                .unwrap()
+                .len(),
+            seg
+        );
+        assert_eq!(append(&log, b"after").0, 7);
+        log.applied_done(&first);
+        let marks = log.take_unflushed();
+        log.flushed(&marks);
+        log.maintain().unwrap();
+        assert_eq!(
+            log.lock().segments.len(),
+            2,
+            "the first segment still holds 5"
+        );
+    }
+
+    #[test]
+    fn a_torn_record_over_zeros_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 1 << 20, &[]);
+        append(&log, b"kept");
+        drop(log);
+        let path = segment_path(&dir.path().join(DIR), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        let good = bytes.len();
+        let torn = encode_record(2, ts(1), &[2; 32], b"torn body");
+        bytes.extend_from_slice(&torn[..20]);
+        bytes.extend_from_slice(&[0; 4096]);
+        fs::write(&path, &bytes).unwrap();
+        let log = open(dir.path(), 1 << 20, &[]);
+        assert_eq!(fs::metadata(&path).unwrap().len(), good as u64);
+        assert_eq!(log.read_pending().unwrap().len(), 1);
     }
 }

@@ -1197,9 +1197,11 @@ impl Store {
             self.inner.inbox.restore_unflushed(marks);
             return Err(from_sled(e));
         }
+        self.inner.inbox.flushed(&marks);
         // The done records are safe; a segment file that cannot be deleted now stays
-        // known and is tried again with the next ones.
-        let _ = self.inner.inbox.flushed(&marks);
+        // known and is tried again next time, and without a spare segment the next
+        // append starts one itself: neither is this flush's failure.
+        let _ = self.inner.inbox.maintain();
         Ok(())
     }
 }
