@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod bookings;
 mod demo;
 mod doctor;
+mod malloc;
 mod notification;
 mod run;
 mod state;
@@ -210,7 +211,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Demo { seconds } => demo::demo(seconds),
-        Command::Run { config, dry_run } => run::run(&config, dry_run),
+        Command::Run { config, dry_run } => {
+            malloc::tune_for_daemon();
+            run::run(&config, dry_run)
+        }
         Command::Doctor { config } => doctor::doctor(&config),
         Command::Notification {
             command: NotificationCommand::Decrypt { keys, file },

@@ -86,6 +86,27 @@ async fn sigkill_during_a_stream_of_changes_loses_and_duplicates_nothing() {
     let mut uptimes = Vec::with_capacity(KILLS);
     for run in 0..KILLS {
         let mut orb = env.spawn(run);
+        if run == 0 && cfg!(all(target_os = "linux", target_env = "gnu")) {
+            // `orb run` restarts itself once with the glibc malloc settings; the
+            // environment of the running image shows them.
+            let pid = orb.child.id();
+            let mut environ = String::new();
+            for _ in 0..100 {
+                environ = std::fs::read(format!("/proc/{pid}/environ"))
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                if environ.contains("MALLOC_ARENA_MAX=") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let vars: Vec<&str> = environ.split('\0').collect();
+            assert!(
+                vars.contains(&"MALLOC_ARENA_MAX=1")
+                    && vars.contains(&"MALLOC_MMAP_THRESHOLD_=131072"),
+                "orb run did not set the malloc settings"
+            );
+        }
         let up = if rng.below(4) == 0 {
             rng.range(30, 600)
         } else {
@@ -562,6 +583,10 @@ topdesk_location_id = "{location}"
                 std::env::var("ORB_CRASH_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
             .env_remove("ORB_LOG_FORMAT")
+            // orb's own malloc settings (see `bins/orb/src/malloc.rs`), not the caller's.
+            .env_remove("MALLOC_ARENA_MAX")
+            .env_remove("MALLOC_MMAP_THRESHOLD_")
+            .env_remove("ORB_MALLOC_TUNING")
             .env("ORB_CRASH_GRAPH_SECRET", GRAPH_SECRET)
             .env("ORB_CRASH_TOPDESK_PASSWORD", &self.topdesk_password)
             .stdin(Stdio::null())
