@@ -122,7 +122,8 @@ fn report_latencies(label: &str, mut lat: Vec<Duration>, flushes: u64) {
 
 /// Overrides `OpenOptions::checkpoint_after_writes` in the checkpoint-policy measurement.
 const CHECKPOINT_AFTER_VAR: &str = "ORB_STORE_BENCH_CHECKPOINT_AFTER";
-/// `policy`: run only the checkpoint-policy measurement (then exit).
+/// `policy`: run only the checkpoint-policy measurement (then exit); `inbox`: only the
+/// durable inbox appends.
 const ONLY_VAR: &str = "ORB_STORE_BENCH_ONLY";
 
 /// The custom measurements against the targets.
@@ -182,6 +183,9 @@ fn report() {
                 n as f64 / started.elapsed().as_secs_f64(),
                 n as f64 / store.inbox_flush_count() as f64
             );
+        }
+        if std::env::var(ONLY_VAR).is_ok_and(|v| v == "inbox") {
+            return;
         }
         // Eight concurrent durable transaction writers (bookings): group commit must make
         // flushes fewer than commits.
@@ -338,7 +342,7 @@ fn report() {
 
 fn bench(c: &mut Criterion) {
     report();
-    if std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy") {
+    if std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy" || v == "inbox") {
         return;
     }
 
