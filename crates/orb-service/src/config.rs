@@ -81,6 +81,10 @@ pub struct ServiceConfig {
     /// the header is ignored and the socket peer address counts.
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
+    /// CIDR allow-list for `GET /healthz` and `/metrics` (addition to `interfaces.md`);
+    /// empty = all sources. Both name rooms and counts, and the port is public.
+    #[serde(default)]
+    pub monitoring_sources: Vec<IpNet>,
     /// File holding the bearer token for `/admin` and `/api`.
     #[serde(default)]
     pub admin_token_file: Option<PathBuf>,

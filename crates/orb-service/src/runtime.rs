@@ -259,6 +259,7 @@ impl Daemon {
             sources: SourcePolicy {
                 allowed: config.service.allowed_sources.clone(),
                 trusted_proxies: config.service.trusted_proxies.clone(),
+                monitoring: config.service.monitoring_sources.clone(),
             },
             max_body_bytes: config.service.max_body_bytes,
             inbox_signal: Arc::clone(&inbox_signal),

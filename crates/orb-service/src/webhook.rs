@@ -27,13 +27,15 @@ use tokio::sync::{Notify, watch};
 
 use crate::metrics::{Metrics, RejectReason};
 
-/// Who may POST notifications.
+/// Who may POST notifications, and who may read `/healthz` and `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct SourcePolicy {
-    /// Allowed source networks; empty = everyone.
+    /// Allowed source networks for notifications; empty = everyone.
     pub allowed: Vec<IpNet>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Allowed source networks for `/healthz` and `/metrics`; empty = everyone.
+    pub monitoring: Vec<IpNet>,
 }
 
 impl SourcePolicy {
@@ -63,6 +65,11 @@ impl SourcePolicy {
     /// Whether `ip` may post.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.allowed.is_empty() || self.allowed.iter().any(|net| net.contains(&ip))
+    }
+
+    /// Whether `ip` may read `/healthz` and `/metrics`.
+    pub fn allows_monitoring(&self, ip: IpAddr) -> bool {
+        self.monitoring.is_empty() || self.monitoring.iter().any(|net| net.contains(&ip))
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -203,6 +210,13 @@ pub async fn handle(
             notification(req, peer, webhook).await
         }
         (_, "/graph/notifications" | "/graph/lifecycle") => method_not_allowed("POST"),
+        (&Method::GET, "/healthz" | "/metrics")
+            if !webhook
+                .sources
+                .allows_monitoring(webhook.sources.client_ip(peer.ip(), req.headers())) =>
+        {
+            respond(StatusCode::FORBIDDEN, "text/plain", "forbidden\n")
+        }
         (&Method::GET, "/healthz") => {
             let body = serde_json::to_vec(&(webhook.health)()).unwrap_or_default();
             respond(StatusCode::OK, "application/json", body)
@@ -360,6 +374,7 @@ mod tests {
         SourcePolicy {
             allowed: allowed.iter().map(|s| s.parse().unwrap()).collect(),
             trusted_proxies: trusted.iter().map(|s| s.parse().unwrap()).collect(),
+            monitoring: Vec::new(),
         }
     }
 

@@ -246,3 +246,25 @@ fn load_reports_unreadable_files() {
     std::fs::write(&path, MINIMAL).unwrap();
     assert_eq!(Config::load(&path).unwrap().rooms.len(), 1);
 }
+
+#[test]
+fn monitoring_sources_take_a_cidr_list() {
+    let text = EXAMPLE.replace(
+        "allowed_sources = [\"52.96.0.0/14\"]",
+        "allowed_sources = [\"52.96.0.0/14\"]\nmonitoring_sources = [\"10.0.0.0/8\", \"fd00::/8\"]",
+    );
+    let c = Config::from_toml_str(&text).unwrap();
+    assert_eq!(c.service.monitoring_sources.len(), 2);
+    let bad = EXAMPLE.replace(
+        "allowed_sources = [\"52.96.0.0/14\"]",
+        "monitoring_sources = [\"10.0.0.0/33\"]",
+    );
+    assert!(Config::from_toml_str(&bad).is_err());
+    assert!(
+        Config::from_toml_str(EXAMPLE)
+            .unwrap()
+            .service
+            .monitoring_sources
+            .is_empty()
+    );
+}

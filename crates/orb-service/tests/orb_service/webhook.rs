@@ -90,9 +90,13 @@ async fn post(addr: SocketAddr, path: &str, body: &[u8], extra: &str) -> (u16, S
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    get_with(addr, path, "").await
+}
+
+async fn get_with(addr: SocketAddr, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
     exchange(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: orb\r\nConnection: close\r\n\r\n"),
+        format!("GET {path} HTTP/1.1\r\nHost: orb\r\nConnection: close\r\n{extra}\r\n"),
         b"",
     )
     .await
@@ -167,6 +171,7 @@ async fn sources_outside_the_allow_list_are_refused_and_counted() {
     let sources = SourcePolicy {
         allowed: vec!["52.96.0.0/14".parse().unwrap()],
         trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..SourcePolicy::default()
     };
     let orb = start(sources, 1 << 20).await;
     let (status, _, _) = post(orb.addr, "/graph/notifications", b"{}", "").await;
@@ -189,6 +194,29 @@ async fn sources_outside_the_allow_list_are_refused_and_counted() {
     assert_eq!(status, 202, "through the trusted proxy from Graph's range");
     assert_eq!(orb.metrics.rejected_count(RejectReason::Source), 2);
     assert_eq!(orb.store.inbox_len(), 1);
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer_only_the_monitoring_networks_when_configured() {
+    let sources = SourcePolicy {
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        monitoring: vec!["10.20.0.0/16".parse().unwrap()],
+        ..SourcePolicy::default()
+    };
+    let orb = start(sources, 1 << 20).await;
+    for path in ["/healthz", "/metrics"] {
+        let (status, _, body) = get(orb.addr, path).await;
+        assert_eq!(status, 403, "{path} from loopback");
+        assert!(!String::from_utf8_lossy(&body).contains("room-1"));
+        let (status, _, body) = get_with(orb.addr, path, "X-Forwarded-For: 198.51.100.9\r\n").await;
+        assert_eq!(status, 403, "{path} from outside through the proxy");
+        assert!(!String::from_utf8_lossy(&body).contains("room-1"));
+        let (status, _, _) = get_with(orb.addr, path, "X-Forwarded-For: 10.20.3.4\r\n").await;
+        assert_eq!(status, 200, "{path} from the monitoring network");
+    }
+    // Notifications are not affected: their own allow-list is empty.
+    let (status, _, _) = post(orb.addr, "/graph/notifications", b"{}", "").await;
+    assert_eq!(status, 202);
 }
 
 #[tokio::test]
