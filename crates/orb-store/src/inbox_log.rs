@@ -291,7 +291,9 @@ impl InboxLog {
                 if let Some((name, _)) = spare {
                     s.stale.push(name);
                 }
-                self.start_segment(s, first)
+                // Never the active segment's own name: it equals `first` while it holds
+                // only records imported by the migration (numbered below its name).
+                self.start_segment(s, first.max(active.saturating_add(1)))
             }
         }
     }
@@ -335,6 +337,11 @@ impl InboxLog {
             ))));
         }
         let seq = s.next_seq;
+        let Some(after) = seq.checked_add(1) else {
+            return Err(Error::Corrupt(
+                "inbox log sequence numbers are exhausted".to_owned(),
+            ));
+        };
         let sealed = seal(InboxSeq(seq))?;
         let record = encode_record(seq, received_at, &hash, &sealed);
         if s.active_len > 0 && s.active_len + record.len() as u64 > self.segment_bytes {
@@ -352,7 +359,7 @@ impl InboxLog {
             }
             return Err(Error::Io(e));
         }
-        s.next_seq = seq + 1;
+        s.next_seq = after;
         s.active_len = offset + record.len() as u64;
         s.pending.insert(
             seq,
@@ -515,7 +522,7 @@ impl InboxLog {
             let mut dead = Vec::with_capacity(names.len());
             for first in names {
                 if let Some(seg) = s.segments.remove(&first) {
-                    s.doomed.insert(first, seg.min_seq);
+                    s.doomed.insert(first, seg.min_seq.min(first));
                     dead.push((first, seg));
                 }
             }
@@ -561,11 +568,15 @@ impl InboxLog {
             if s.spare.is_some() || s.preparing || s.active_len < self.segment_bytes / 2 {
                 return Ok(());
             }
-            s.preparing = true;
             // Reserved: no entry gets this number, so no segment started meanwhile
-            // can have this name.
-            let name = s.next_seq;
-            s.next_seq += 1;
+            // can have this name. Above the active segment's name too, which equals
+            // `next_seq` while it holds only records imported by the migration.
+            let name = s.next_seq.max(self.active(&s).saturating_add(1));
+            let Some(after) = name.checked_add(1) else {
+                return Ok(());
+            };
+            s.preparing = true;
+            s.next_seq = after;
             name
         };
         let made = self.make_zeroed(name);
@@ -577,7 +588,10 @@ impl InboxLog {
                 Ok(())
             }
             Err(e) => {
-                s.stale.push(name);
+                // Only a file this call created may be deleted as stale.
+                if !matches!(&e, Error::Io(io) if io.kind() == io::ErrorKind::AlreadyExists) {
+                    s.stale.push(name);
+                }
                 Err(e)
             }
         }
@@ -605,7 +619,8 @@ impl InboxLog {
 
     /// If the active segment holds records but none still live, starts a new one and
     /// deletes it, so that its done records may be pruned. Returns the lowest sequence
-    /// number any segment may still hold: done records below it have no body left.
+    /// number any segment may still hold, or its name if lower: done records below it
+    /// have no body left, and numbering after a restart cannot go below it.
     pub(crate) fn retire_idle(&self) -> Result<u64> {
         let mut s = self.lock();
         let active = self.active(&s);
@@ -615,9 +630,13 @@ impl InboxLog {
             self.rotate(&mut s, first)?;
             self.remove_segments(&mut s, &[active])?;
         }
+        // Not above a segment's name either: after a restart numbering resumes from
+        // the highest name (or the highest done record kept), so the done records of
+        // numbers given out after the active segment's name (it may be a spare reserved
+        // earlier) must stay until that segment goes.
         Ok(s.segments
-            .values()
-            .map(|seg| seg.min_seq)
+            .iter()
+            .map(|(first, seg)| seg.min_seq.min(*first))
             .chain(s.doomed.values().copied())
             .fold(s.next_seq, u64::min))
     }
@@ -638,7 +657,7 @@ impl InboxLog {
                 continue;
             }
             if s.next_seq <= seq.0 {
-                s.next_seq = seq.0 + 1;
+                s.next_seq = seq.0.saturating_add(1);
             }
             let record = encode_record(seq.0, *received_at, hash, sealed);
             let active = self.active(&s);
@@ -904,7 +923,7 @@ mod tests {
         assert_eq!(log.segment_count(), 1);
         // The half-full active segment got a spare ahead of time, named 6 (reserved).
         assert_eq!(log.lock().spare.as_ref().map(|(n, _)| *n), Some(6));
-        assert_eq!(log.retire_idle().unwrap(), 7);
+        assert_eq!(log.retire_idle().unwrap(), 6);
         assert_eq!(log.segment_count(), 1);
         assert_eq!(log.read_pending().unwrap().len(), 0);
         drop(log);
@@ -995,6 +1014,93 @@ mod tests {
             2,
             "the first segment still holds 5"
         );
+    }
+
+    #[test]
+    fn a_spare_never_takes_the_name_of_the_segment_the_migration_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = 4 * (HEADER as u64 + 100);
+        // Format 5's tree knew seqs up to 8: the log starts with segment 9, and the
+        // migration copies pending 2..=8 into it (lower numbers than its name).
+        let log = InboxLog::open(dir.path(), seg, 9, |_| Ok(false)).unwrap();
+        let imported: Vec<_> = (2..=8)
+            .map(|i| (InboxSeq(i), ts(1), [i as u8; 32], vec![b'x'; 100]))
+            .collect();
+        log.import(&imported).unwrap();
+        // Engine flushes run the housekeeping (its errors are ignored there).
+        let _ = log.maintain();
+        let _ = log.maintain();
+        let new = append(&log, b"after the migration");
+        drop(log);
+        let log = open(dir.path(), seg, &[]);
+        let seqs: Vec<u64> = log
+            .read_pending()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(seqs, [2, 3, 4, 5, 6, 7, 8, new.0]);
+    }
+
+    #[test]
+    fn the_first_segment_after_the_migration_does_not_overwrite_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = 4 * (HEADER as u64 + 100);
+        let log = InboxLog::open(dir.path(), seg, 9, |_| Ok(false)).unwrap();
+        let imported: Vec<_> = (2..=8)
+            .map(|i| (InboxSeq(i), ts(1), [i as u8; 32], vec![b'x'; 100]))
+            .collect();
+        log.import(&imported).unwrap();
+        // More than a segment was imported: the next append starts a new one.
+        let new = append(&log, b"after the migration");
+        drop(log);
+        let log = open(dir.path(), seg, &[]);
+        let seqs: Vec<u64> = log
+            .read_pending()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(seqs, [2, 3, 4, 5, 6, 7, 8, new.0]);
+    }
+
+    #[test]
+    fn numbers_are_not_given_again_after_an_idle_segment_retires_into_the_spare() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = 4 * (HEADER as u64 + 100);
+        let log = open(dir.path(), seg, &[]);
+        let mut seqs: Vec<InboxSeq> = (0..2).map(|i| append(&log, &[b'a' + i; 100])).collect();
+        log.maintain().unwrap();
+        assert_eq!(log.lock().spare.as_ref().map(|(n, _)| *n), Some(3));
+        // Still room in the active segment: these go there, numbered after the spare.
+        seqs.push(append(&log, &[b'x'; 100]));
+        let highest = seqs[2].0;
+        assert_eq!(highest, 4);
+        log.applied_done(&seqs);
+        let marks = log.take_unflushed();
+        log.flushed(&marks);
+        log.maintain().unwrap();
+        let floor = log.retire_idle().unwrap();
+        drop(log);
+        // `prune_inbox` deletes the done records below the floor; the engine's next
+        // number after a restart is one past the highest record it kept.
+        let min_next = if floor <= highest { highest + 1 } else { 1 };
+        let log = InboxLog::open(dir.path(), seg, min_next, |s| Ok(s >= floor)).unwrap();
+        for body in [b"after the restart 1", b"after the restart 2"] {
+            let next = append(&log, body);
+            assert!(!seqs.contains(&next), "{} given again", next.0);
+        }
+    }
+
+    #[test]
+    fn numbers_running_out_give_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(DIR)).unwrap();
+        fs::write(segment_path(&dir.path().join(DIR), u64::MAX), b"").unwrap();
+        let log = open(dir.path(), 1 << 20, &[]);
+        let appended = log.append([1; 32], ts(1), |_| Ok(b"body".to_vec()));
+        assert!(appended.is_err());
+        log.maintain().unwrap();
     }
 
     #[test]

@@ -127,6 +127,10 @@ fn inbox_log_into_tree(
         let mut at = 0;
         while at < bytes.len() {
             let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if len == 0 {
+                // The unused, zero-filled end of a segment made ahead of time.
+                break;
+            }
             let rec = &bytes[at + 8..at + 8 + len];
             let seq = u64::from_be_bytes(rec[..8].try_into().unwrap());
             let nanos = i128::from_be_bytes(rec[8..24].try_into().unwrap());
@@ -426,4 +430,55 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
+}
+
+/// The migration copies every pending body into the log's first segment, however large
+/// the backlog. Starting the next segment (on append, or made ahead of time after an
+/// engine flush) must not reuse that segment's name: it would overwrite or delete it.
+#[test]
+fn a_large_backlog_moved_to_the_log_survives_the_segments_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = orb_store::OpenOptions::default();
+    opts.inbox_segment_bytes = 4096;
+    let at = orb_store::Timestamp::UNIX_EPOCH;
+    let body = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(500)).into_bytes();
+    let seqs: Vec<_> = {
+        let store = Store::open_with(dir.path(), &key(), opts.clone()).unwrap();
+        let seqs: Vec<_> = (0..40)
+            .map(|i| store.append_inbox(&body(i), at).unwrap().seq)
+            .collect();
+        store.mark_inbox_done(seqs[0], at).unwrap();
+        seqs
+    };
+    {
+        let db = raw(dir.path());
+        let inbox = db.open_tree("inbox").unwrap();
+        let template: orb_store::InboxEntry =
+            postcard::from_bytes(&inbox.first().unwrap().unwrap().1).unwrap();
+        inbox_log_into_tree(dir.path(), &db, &template, |_, sealed| sealed.to_vec());
+        db.open_tree("meta")
+            .unwrap()
+            .insert("format_version", &5u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let (done, new) = {
+        let store = Store::open_with(dir.path(), &key(), opts.clone()).unwrap();
+        assert_eq!(store.format_version().unwrap(), CURRENT_FORMAT);
+        // Engine flushes run the log's housekeeping.
+        store.mark_inbox_done(seqs[1], at).unwrap();
+        store.mark_inbox_done(seqs[2], at).unwrap();
+        let new = store.append_inbox(b"after the migration", at).unwrap().seq;
+        (seqs[1], new)
+    };
+    let store = Store::open_with(dir.path(), &key(), opts).unwrap();
+    let pending: Vec<_> = store.pending_inbox().unwrap();
+    let mut expected: Vec<_> = seqs[3..].to_vec();
+    expected.push(new);
+    assert_eq!(pending.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+    for (e, i) in pending.iter().zip(3..40) {
+        assert_eq!(e.body, body(i));
+    }
+    assert!(store.inbox_entry(done).unwrap().unwrap().done_at.is_some());
+    store.verify_integrity().unwrap();
 }
