@@ -145,6 +145,11 @@ impl InboxLog {
             else {
                 continue;
             };
+            // Only names this code writes: another spelling of a number ("1.log")
+            // would open the same segment twice.
+            if segment_path(&dir, first).file_name() != Some(name.as_os_str()) {
+                continue;
+            }
             names.push(first);
         }
         names.sort_unstable();
@@ -1101,6 +1106,21 @@ mod tests {
         let appended = log.append([1; 32], ts(1), |_| Ok(b"body".to_vec()));
         assert!(appended.is_err());
         log.maintain().unwrap();
+    }
+
+    #[test]
+    fn a_stray_file_with_a_segment_number_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 2 * (HEADER as u64 + 10), &[]);
+        let seqs: Vec<InboxSeq> = (0..5).map(|i| append(&log, &[b'a' + i; 10])).collect();
+        drop(log);
+        // Not a name this code writes, but it parses as segment 1.
+        fs::write(dir.path().join(DIR).join("1.log"), b"").unwrap();
+        let log = open(dir.path(), 2 * (HEADER as u64 + 10), &[]);
+        let pending: Vec<InboxSeq> = log.read_pending().unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(pending, seqs);
+        drop(log);
+        assert!(segment_path(&dir.path().join(DIR), 1).exists());
     }
 
     #[test]
