@@ -1747,10 +1747,14 @@ fn interval(period: Duration) -> tokio::time::Interval {
 
 fn health_fn(view: Arc<Mutex<HealthView>>, store: Arc<Store>) -> crate::webhook::HealthFn {
     Arc::new(move || {
-        let (active, expected, problems) = match view.lock() {
+        let (active, expected, mut problems) = match view.lock() {
             Ok(h) => (h.active, h.expected, h.problems.clone()),
             Err(_) => (0, 0, vec!["health state unavailable".to_owned()]),
         };
+        if let Some(why) = store.inbox_failure() {
+            // Every notification is answered 503 (Graph retries for hours): restart.
+            problems.push(format!("inbox refuses notifications ({why}); restart orb"));
+        }
         Health {
             status: if problems.is_empty() {
                 "ok"

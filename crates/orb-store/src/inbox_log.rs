@@ -113,6 +113,10 @@ struct State {
     /// Spare files that can no longer be used (a segment with a higher name was
     /// started meanwhile); deleted by [`InboxLog::maintain`].
     stale: Vec<u64>,
+    /// Deleted segments whose directory sync failed, by name → lowest sequence number:
+    /// after a power cut they could be back, so they count for the prune floor until a
+    /// directory sync succeeds.
+    unsynced: BTreeMap<u64, u64>,
 }
 
 pub(crate) struct InboxLog {
@@ -120,6 +124,9 @@ pub(crate) struct InboxLog {
     segment_bytes: u64,
     state: Mutex<State>,
     group: GroupCommit,
+    /// Tests: the next sync fails as a full disk would make it.
+    #[cfg(test)]
+    fail_next_sync: std::sync::atomic::AtomicBool,
 }
 
 impl InboxLog {
@@ -166,6 +173,7 @@ impl InboxLog {
             preparing: false,
             doomed: BTreeMap::new(),
             stale: Vec::new(),
+            unsynced: BTreeMap::new(),
         };
         for first in &names {
             let path = segment_path(&dir, *first);
@@ -221,6 +229,8 @@ impl InboxLog {
             segment_bytes: segment_bytes.max(1),
             state: Mutex::new(state),
             group: GroupCommit::new(),
+            #[cfg(test)]
+            fail_next_sync: std::sync::atomic::AtomicBool::new(false),
         };
         {
             let mut s = log.lock();
@@ -311,19 +321,31 @@ impl InboxLog {
             return Ok(());
         }
         let mut failed = None;
+        let mut removed = Vec::new();
         for first in firsts {
             match fs::remove_file(segment_path(&self.dir, *first)) {
-                Ok(()) => {
-                    s.segments.remove(first);
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    s.segments.remove(first);
-                }
+                Ok(()) => removed.push(*first),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => removed.push(*first),
                 Err(e) => failed = failed.or(Some(e)),
             }
         }
-        sync_dir(&self.dir)?;
+        for first in &removed {
+            if let Some(seg) = s.segments.remove(first) {
+                s.unsynced.insert(*first, seg.min_seq.min(*first));
+            }
+        }
+        self.sync_deletions(s)?;
         failed.map_or(Ok(()), |e| Err(Error::Io(e)))
+    }
+
+    /// Makes the deletions recorded in `unsynced` durable.
+    fn sync_deletions(&self, s: &mut State) -> Result<()> {
+        if s.unsynced.is_empty() {
+            return Ok(());
+        }
+        sync_dir(&self.dir)?;
+        s.unsynced.clear();
+        Ok(())
     }
 
     /// Writes a record for a new entry (sealed by `seal(seq)`) and returns its sequence
@@ -337,9 +359,7 @@ impl InboxLog {
     ) -> Result<(InboxSeq, u64)> {
         let mut s = self.lock();
         if let Some(why) = &s.broken {
-            return Err(Error::Io(io::Error::other(format!(
-                "the inbox log is unusable after a failed write ({why}); restart orb"
-            ))));
+            return Err(Error::Io(unusable(why)));
         }
         let seq = s.next_seq;
         let Some(after) = seq.checked_add(1) else {
@@ -391,21 +411,42 @@ impl InboxLog {
     /// `fdatasync` per file.
     pub(crate) fn wait_durable(&self, ticket: u64) -> Result<()> {
         self.group.wait_durable(ticket, || {
-            let files = std::mem::take(&mut self.lock().dirty);
-            for (i, f) in files.iter().enumerate() {
-                if let Err(e) = f.sync_data() {
-                    // Keep the rest (and this one) for the next attempt.
-                    let mut s = self.lock();
-                    for f in &files[i..] {
-                        if !s.dirty.iter().any(|d| Arc::ptr_eq(d, f)) {
-                            s.dirty.push(Arc::clone(f));
-                        }
-                    }
+            let files = {
+                let mut s = self.lock();
+                if let Some(why) = &s.broken {
+                    return Err(unusable(why).to_string());
+                }
+                std::mem::take(&mut s.dirty)
+            };
+            for f in &files {
+                if let Err(e) = self.sync_file(f) {
+                    // After a failed fsync the kernel may have dropped the written pages
+                    // and marked them clean, so a second fsync could "succeed" with the
+                    // data lost (the PostgreSQL "fsyncgate" lesson). Nothing more is
+                    // acknowledged until a restart reads back what is really on disk.
+                    self.lock().broken = Some(format!("sync failed: {e}"));
                     return Err(e.to_string());
                 }
             }
             Ok(())
         })
+    }
+
+    fn sync_file(&self, f: &File) -> io::Result<()> {
+        #[cfg(test)]
+        if self
+            .fail_next_sync
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(io::Error::other("injected sync failure"));
+        }
+        f.sync_data()
+    }
+
+    /// Why appends are refused, if they are (a failed write that could not be cut
+    /// back, or a failed sync): until a restart.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.lock().broken.clone()
     }
 
     /// A ticket that is durable once everything appended before this call is: for a
@@ -517,6 +558,8 @@ impl InboxLog {
     pub(crate) fn maintain(&self) -> Result<()> {
         let (dead, stale) = {
             let mut s = self.lock();
+            // Deletions whose directory sync failed last time (rare: held under the lock).
+            self.sync_deletions(&mut s)?;
             let active = self.active(&s);
             let names: Vec<u64> = s
                 .segments
@@ -549,16 +592,19 @@ impl InboxLog {
             for name in &stale {
                 let _ = fs::remove_file(segment_path(&self.dir, *name));
             }
-            if let Err(e) = sync_dir(&self.dir) {
-                outcome = Err(e);
-            }
+            let synced = sync_dir(&self.dir);
             let mut s = self.lock();
             for (first, seg) in dead {
-                s.doomed.remove(&first);
+                let floor = s.doomed.remove(&first).unwrap_or(first);
                 if failed.contains(&first) {
                     // Stays known, so its entries' done records are kept; tried again.
                     s.segments.insert(first, seg);
+                } else if synced.is_err() {
+                    s.unsynced.insert(first, floor);
                 }
+            }
+            if let Err(e) = synced {
+                outcome = Err(e);
             }
         }
         self.prepare_spare()?;
@@ -643,6 +689,7 @@ impl InboxLog {
             .iter()
             .map(|(first, seg)| seg.min_seq.min(*first))
             .chain(s.doomed.values().copied())
+            .chain(s.unsynced.values().copied())
             .fold(s.next_seq, u64::min))
     }
 
@@ -777,6 +824,12 @@ fn read_entry(file: &File, seq: u64, p: &Pending) -> Result<SealedEntry> {
             "inbox log record {seq} changed on disk after it was written"
         ))),
     }
+}
+
+fn unusable(why: &str) -> io::Error {
+    io::Error::other(format!(
+        "the inbox log is unusable after a failed write ({why}); restart orb"
+    ))
 }
 
 fn segment_path(dir: &Path, first: u64) -> PathBuf {
@@ -1139,5 +1192,58 @@ mod tests {
         let log = open(dir.path(), 1 << 20, &[]);
         assert_eq!(fs::metadata(&path).unwrap().len(), good as u64);
         assert_eq!(log.read_pending().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn after_a_failed_sync_nothing_more_is_acknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 1 << 20, &[]);
+        append(&log, b"before");
+        log.fail_next_sync
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let (_, ticket) = log
+            .append([9; 32], ts(1), |_| Ok(b"lost?".to_vec()))
+            .unwrap();
+        assert!(log.wait_durable(ticket).is_err());
+        assert!(log.failure().is_some_and(|f| f.contains("injected")));
+        // A retry of the same sync must not "succeed": the kernel may have dropped
+        // the pages. Neither a new append nor a wait for an earlier one is accepted.
+        assert!(log.wait_durable(log.barrier()).is_err());
+        assert!(
+            log.append([8; 32], ts(1), |_| Ok(b"after".to_vec()))
+                .is_err()
+        );
+        drop(log);
+        // A restart reads back what is on disk and accepts appends again.
+        let log = open(dir.path(), 1 << 20, &[]);
+        assert!(log.failure().is_none());
+        let pending = log.read_pending().unwrap();
+        assert_eq!(pending[0].sealed, b"before");
+        append(&log, b"after restart");
+    }
+
+    #[test]
+    fn deletions_whose_directory_sync_failed_still_hold_the_prune_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), HEADER as u64 + 4, &[]);
+        let a = append(&log, b"aaaa");
+        append(&log, b"bbbb");
+        log.applied_done(&[a]);
+        let marks = log.take_unflushed();
+        log.flushed(&marks);
+        // As if the directory sync after the deletion had failed.
+        {
+            let mut s = log.lock();
+            let seg = s.segments.remove(&a.0).unwrap();
+            fs::remove_file(segment_path(&dir.path().join(DIR), a.0)).unwrap();
+            s.unsynced.insert(a.0, seg.min_seq);
+        }
+        assert_eq!(log.retire_idle().unwrap(), a.0, "a's done record must stay");
+        log.maintain().unwrap();
+        assert!(
+            log.lock().unsynced.is_empty(),
+            "synced on the next maintenance"
+        );
+        assert!(log.retire_idle().unwrap() > a.0);
     }
 }

@@ -760,6 +760,13 @@ impl Store {
         Ok(victims.len())
     }
 
+    /// Why the inbox refuses appends, if it does: after a write that could not be cut
+    /// back or a failed `fdatasync` (whose data the kernel may have dropped), nothing
+    /// more is acknowledged until the store is reopened and reads back what is on disk.
+    pub fn inbox_failure(&self) -> Option<String> {
+        self.inner.inbox.failure()
+    }
+
     /// Size of the inbox log's files and their number (for tests and metrics).
     pub fn inbox_log_size(&self) -> (u64, usize) {
         (
