@@ -206,6 +206,14 @@ impl InboxLog {
                 }
                 offset += rec.total;
             }
+            if intact_record_follows(&bytes[offset..]) {
+                // Not a torn last write: a record in the middle is damaged and intact
+                // (acknowledged) ones follow. Cutting here would drop them silently.
+                return Err(Error::Corrupt(format!(
+                    "inbox log segment {} is damaged at byte {offset} with intact records after it; move the file aside to start without them",
+                    path.display()
+                )));
+            }
             if bytes[offset..].iter().any(|b| *b != 0) {
                 // The torn tail of a write that never completed: never acknowledged.
                 // (A tail of zeros is the unused part of a segment made ahead of time.)
@@ -368,6 +376,13 @@ impl InboxLog {
             ));
         };
         let sealed = seal(InboxSeq(seq))?;
+        if FIXED + sealed.len() > MAX_RECORD {
+            // The reader would take it for damage and cut the segment there.
+            return Err(Error::Io(io::Error::other(format!(
+                "notification body of {} bytes is too large for the inbox log",
+                sealed.len()
+            ))));
+        }
         let record = encode_record(seq, received_at, &hash, &sealed);
         if s.active_len > 0 && s.active_len + record.len() as u64 > self.segment_bytes {
             self.rotate(&mut s, seq)?;
@@ -784,6 +799,25 @@ fn encode_record(seq: u64, received_at: Timestamp, hash: &[u8; 32], sealed: &[u8
     let crc = crc32fast::hash(&out[8..]);
     out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Whether, after a bad record at the start of `bytes`, an intact record follows where
+/// the bad one's length field says it ends: then the damage is not a torn last write.
+fn intact_record_follows(bytes: &[u8]) -> bool {
+    let Some(len) = bytes
+        .get(0..4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+    else {
+        return false;
+    };
+    let len = len as usize;
+    if !(FIXED..=MAX_RECORD).contains(&len) {
+        return false;
+    }
+    bytes
+        .get(8 + len..)
+        .is_some_and(|rest| parse_record(rest).is_some())
 }
 
 /// The record at the start of `bytes`, or `None` if there is no complete, intact one.
@@ -1245,5 +1279,26 @@ mod tests {
             "synced on the next maintenance"
         );
         assert!(log.retire_idle().unwrap() > a.0);
+    }
+
+    #[test]
+    fn damage_in_the_middle_is_an_error_not_a_silent_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), 1 << 20, &[]);
+        for body in [&b"first"[..], b"second", b"third"] {
+            append(&log, body);
+        }
+        drop(log);
+        let path = segment_path(&dir.path().join(DIR), 1);
+        let mut bytes = fs::read(&path).unwrap();
+        // Flip a bit in the body of the second record.
+        let second = HEADER + 5;
+        bytes[second + HEADER + 2] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        let e = InboxLog::open(dir.path(), 1 << 20, 1, |_| Ok(false))
+            .err()
+            .unwrap();
+        assert!(matches!(e, Error::Corrupt(m) if m.contains("damaged")));
+        assert_eq!(fs::read(&path).unwrap(), bytes, "nothing cut");
     }
 }
