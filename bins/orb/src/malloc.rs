@@ -4,7 +4,7 @@
 //! glibc gives each thread that allocates an arena of its own and raises its mmap
 //! threshold after the first large free, so buffers the store allocates and frees all
 //! the time stay resident in a dozen arenas. With one arena and a fixed 128 KiB mmap
-//! threshold, orb's peak RSS at 500 notifications/s was 62–67 MB instead of 87–109 MB,
+//! threshold, orb's peak RSS at 500 notifications/s was 62–68 MB instead of 87–109 MB,
 //! with the same ack latency.
 //!
 //! glibc reads these settings only from the environment at process start (`mallopt`
