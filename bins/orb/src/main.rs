@@ -116,8 +116,8 @@ enum BookingsCommand {
         /// Free text over organizer and room.
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
-        /// Order: `start` (earliest first), `updated` (newest first) or `failures` (most
-        /// first).
+        /// Order: `start` (earliest first), `updated` (newest first), `failures` (most
+        /// first), `room` or `organizer` (by address, then start).
         #[arg(long, value_name = "ORDER")]
         sort: Option<String>,
         /// Bookings per page (at most 500).

@@ -772,6 +772,8 @@ impl Column {
             "start" => Some(Sort::Start),
             "last_updated_at" => Some(Sort::Updated),
             "failed_count" => Some(Sort::Failures),
+            "room" => Some(Sort::Room),
+            "organizer" => Some(Sort::Organizer),
             _ => None,
         };
         Self {

@@ -200,16 +200,17 @@ impl ViewPolicy {
             total += 1;
             // Compared borrowed: most records never enter the heap.
             let at = self.sort_at(&b, query.sort);
-            let key = (at, b.match_id.as_str());
+            let text = self.sort_text(&b, query.sort);
+            let key = (text, at, b.match_id.as_str());
             if after
                 .as_ref()
-                .is_some_and(|c| key <= (c.0.at, c.0.id.as_str()))
+                .is_some_and(|c| key <= (c.0.text.as_str(), c.0.at, c.0.id.as_str()))
             {
                 continue;
             }
             if heap.len() == keep {
                 match heap.peek() {
-                    Some(top) if key < (top.key.at, top.key.id.as_str()) => {
+                    Some(top) if key < (top.key.text.as_str(), top.key.at, top.key.id.as_str()) => {
                         heap.pop();
                     }
                     _ => continue,
@@ -217,6 +218,7 @@ impl ViewPolicy {
             }
             let key = Key {
                 at,
+                text: text.to_owned(),
                 id: b.match_id.as_str().to_owned(),
             };
             heap.push(Entry { key, booking: b });
@@ -315,14 +317,27 @@ impl ViewPolicy {
         true
     }
 
-    /// The time part of the sort key (ties are broken by match id); a hidden sort
-    /// field falls back to the match id order alone.
+    /// The number part of the sort key (after the text part, before the match id); a
+    /// hidden sort field falls back to the match id order alone.
     fn sort_at(&self, b: &Booking, sort: Sort) -> i128 {
         match sort {
             Sort::Start if self.shows("start") => b.start.as_nanosecond(),
             Sort::Updated if self.shows("last_updated_at") => -b.last_updated_at.as_nanosecond(),
             Sort::Failures if self.shows("failed_count") => -i128::from(b.failed_count),
+            // By address, then by start within it.
+            Sort::Room | Sort::Organizer if self.shows("start") => b.start.as_nanosecond(),
             _ => 0,
+        }
+    }
+
+    /// The text part of the sort key: the room or organizer address (addresses are
+    /// stored lowercase); empty for the other sorts, a hidden field or none. The
+    /// number part then orders bookings within one address.
+    fn sort_text<'b>(&self, b: &'b Booking, sort: Sort) -> &'b str {
+        match sort {
+            Sort::Room if self.shows("room") => b.room.as_str(),
+            Sort::Organizer if self.shows("organizer") => b.organizer.as_deref().unwrap_or(""),
+            _ => "",
         }
     }
 
@@ -581,15 +596,21 @@ pub enum Sort {
     Updated,
     /// By failure count, most first (the bookings that need attention on top).
     Failures,
+    /// By room address, then start.
+    Room,
+    /// By organizer address (bookings without one first), then start.
+    Organizer,
 }
 
 impl Sort {
-    /// `start`, `updated` or `failures`.
+    /// `start`, `updated`, `failures`, `room` or `organizer`.
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "start" => Some(Self::Start),
             "updated" => Some(Self::Updated),
             "failures" => Some(Self::Failures),
+            "room" => Some(Self::Room),
+            "organizer" => Some(Self::Organizer),
             _ => None,
         }
     }
@@ -600,6 +621,8 @@ impl Sort {
             Self::Start => "start",
             Self::Updated => "updated",
             Self::Failures => "failures",
+            Self::Room => "room",
+            Self::Organizer => "organizer",
         }
     }
 }
@@ -630,7 +653,7 @@ pub struct Query {
 impl Query {
     /// Reads URL query parameters: `room`, `status`, `from`, `to` (RFC 3339 or a
     /// `YYYY-MM-DD` date in UTC; a date in `to` includes that day), `search`, `sort`
-    /// (`start` | `updated` | `failures`), `limit`, `offset`, `cursor`. Unknown parameters are errors.
+    /// (`start` | `updated` | `failures` | `room` | `organizer`), `limit`, `offset`, `cursor`. Unknown parameters are errors.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, QueryError> {
@@ -659,7 +682,9 @@ impl Query {
                 "search" => q.search = Some(value.to_owned()),
                 "sort" => {
                     q.sort = Sort::parse(value).ok_or_else(|| {
-                        QueryError(format!("sort: {value:?}; use start, updated or failures"))
+                        QueryError(format!(
+                            "sort: {value:?}; use start, updated, failures, room or organizer"
+                        ))
                     })?;
                 }
                 "limit" => q.limit = Some(number("limit", value)?),
@@ -952,6 +977,8 @@ fn replace_ignore_ascii_case(text: &str, needle: &str, with: &str) -> String {
 /// Sort key: the (possibly negated) time, then the match id.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
+    /// Compared first (the field order is the order of `Ord`).
+    text: String,
     at: i128,
     id: String,
 }
@@ -981,15 +1008,24 @@ impl Ord for Entry {
     }
 }
 
-/// The opaque paging cursor: the last key of a page, as `{at}.{match id}`.
+/// The opaque paging cursor: the last key of a page, as `{at}.x{hex of the text}.{match
+/// id}` (the text is the address of the sorts by room or organizer, else empty; hex has
+/// no dots, an address and a match id may).
 struct Cursor(Key);
 
 impl Cursor {
     fn parse(text: &str) -> Result<Self, QueryError> {
         let bad = || QueryError("cursor: not one this server issued".to_owned());
-        let (at, id) = text.split_once('.').ok_or_else(bad)?;
+        let (at, rest) = text.split_once('.').ok_or_else(bad)?;
+        let at = at.parse().map_err(|_| bad())?;
+        let (hex, id) = rest
+            .strip_prefix('x')
+            .and_then(|r| r.split_once('.'))
+            .ok_or_else(bad)?;
+        let text = from_hex(hex).ok_or_else(bad)?;
         Ok(Self(Key {
-            at: at.parse().map_err(|_| bad())?,
+            text,
+            at,
             id: id.to_owned(),
         }))
     }
@@ -997,8 +1033,26 @@ impl Cursor {
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.0.at, self.0.id)
+        write!(f, "{}.x", self.0.at)?;
+        for b in self.0.text.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ".{}", self.0.id)
     }
+}
+
+fn from_hex(hex: &str) -> Option<String> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
 }
 
 fn number(name: &str, value: &str) -> Result<usize, QueryError> {
@@ -1222,16 +1276,73 @@ mod tests {
     }
 
     #[test]
+    fn sorting_by_a_hidden_address_reveals_nothing_in_the_order_or_the_cursor() {
+        let all: Vec<Booking> = (0..12)
+            .map(|i| {
+                let organizer = format!("person{:02}@x.com", 11 - i);
+                booking(&format!("m{i:02}"), "r@x.com", &organizer, i)
+            })
+            .collect();
+        let hidden = ViewPolicy::new(&["organizer".to_owned()], true);
+        let page = hidden
+            .list(
+                all.clone(),
+                &Query {
+                    sort: Sort::Organizer,
+                    limit: Some(5),
+                    ..Query::default()
+                },
+            )
+            .unwrap();
+        // Not by the hidden organizer (which would reverse them), but by start.
+        let ids: Vec<&str> = page.items.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["m00", "m01", "m02", "m03", "m04"]);
+        let cursor = page.next_cursor.unwrap();
+        let hex: String = "person".bytes().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !cursor.contains(&hex) && !cursor.contains("person"),
+            "{cursor}"
+        );
+        // Shown, the organizer orders them.
+        let shown = ViewPolicy::new(&[], true);
+        let page = shown
+            .list(
+                all,
+                &Query {
+                    sort: Sort::Organizer,
+                    limit: Some(2),
+                    ..Query::default()
+                },
+            )
+            .unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["m11", "m10"]);
+    }
+
+    #[test]
     fn pages_by_offset_and_by_cursor_cover_everything_once() {
         let all: Vec<Booking> = (0..57)
             .map(|i| {
-                let mut b = booking(&format!("m{i:03}"), "r@x.com", "a@x.com", (i * 7) % 23);
+                // Rooms and organizers with dots (they must survive the cursor) and a
+                // booking without an organizer.
+                let room = format!("room.{}@x.com", i % 4);
+                let organizer = format!("a.{}@x.com", i % 6);
+                let mut b = booking(&format!("m.{i:03}"), &room, &organizer, (i * 7) % 23);
+                if i == 13 {
+                    b.organizer = None;
+                }
                 b.failed_count = u32::try_from(i % 5).unwrap();
                 b
             })
             .collect();
         let p = ViewPolicy::new(&[], true);
-        for sort in [Sort::Start, Sort::Updated, Sort::Failures] {
+        for sort in [
+            Sort::Start,
+            Sort::Updated,
+            Sort::Failures,
+            Sort::Room,
+            Sort::Organizer,
+        ] {
             let full = p
                 .list(
                     all.clone(),
@@ -1256,11 +1367,24 @@ mod tests {
                 Sort::Failures => {
                     format!("{:010}", v.field("failed_count").unwrap().as_u64().unwrap())
                 }
+                // Address, then start.
+                Sort::Room | Sort::Organizer => {
+                    let name = if sort == Sort::Room {
+                        "room"
+                    } else {
+                        "organizer"
+                    };
+                    format!(
+                        "{} {}",
+                        v.field(name).and_then(|f| f.as_str()).unwrap_or(""),
+                        v.field("start").unwrap().as_str().unwrap()
+                    )
+                }
             };
             for pair in full.items.windows(2) {
                 let (a, b) = (key(&pair[0]), key(&pair[1]));
                 match sort {
-                    Sort::Start => assert!(a <= b),
+                    Sort::Start | Sort::Room | Sort::Organizer => assert!(a <= b, "{a} > {b}"),
                     Sort::Updated | Sort::Failures => assert!(a >= b),
                 }
             }

@@ -386,6 +386,8 @@ async fn filters_sorting_and_paging_come_from_the_query() {
         ("status=parked", 0),
         ("from=2000-01-01&to=2000-01-02", 0),
         ("sort=failures", 3),
+        ("sort=room", 3),
+        ("sort=organizer", 3),
     ] {
         let a = s.get(&format!("/admin/?{query}")).await;
         assert_eq!(a.status, StatusCode::OK, "{query}");
@@ -397,6 +399,18 @@ async fn filters_sorting_and_paging_come_from_the_query() {
             );
         }
     }
+    // The room and organizer columns sort too, and the Sort field keeps the choice.
+    let by_room = s.get("/admin/?sort=room").await;
+    assert!(
+        by_room.body.contains("<option value=\"room\" selected>"),
+        "{}",
+        by_room.body
+    );
+    assert!(
+        all.body.contains("href=\"/admin/?sort=organizer\""),
+        "{}",
+        all.body
+    );
     // A bad query is shown as such, not reflected as markup.
     let bad = s.get("/admin/?status=%3Cb%3Ebroken").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
