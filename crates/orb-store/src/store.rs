@@ -1364,7 +1364,6 @@ fn migrate_1_to_2(e: &Engine) -> Result<()> {
 /// `clientState`). One transaction over the inbox and the version record, so a crash
 /// leaves either format 2 untouched or format 3 complete — never a body sealed twice.
 fn migrate_2_to_3(e: &Engine, sealer: &Sealer) -> Result<()> {
-    use sled::Transactional as _;
     let mut sealed = Vec::new();
     for item in e.tree(T_INBOX).iter() {
         let (k, v) = item.db()?;
@@ -1372,12 +1371,28 @@ fn migrate_2_to_3(e: &Engine, sealer: &Sealer) -> Result<()> {
         entry.body = sealer.seal(&aad::inbox(entry.seq), &entry.body)?;
         sealed.push((k, encode("inbox", &entry)?));
     }
+    rewrite_inbox_with_version(e, &sealed, &[], 3)
+}
+
+/// Puts `puts` into and removes `removes` from the inbox tree and records format
+/// `version`, in one transaction, then flushes: a migration step is either not done or
+/// done completely.
+fn rewrite_inbox_with_version(
+    e: &Engine,
+    puts: &[(sled::IVec, Vec<u8>)],
+    removes: &[sled::IVec],
+    version: u32,
+) -> Result<()> {
+    use sled::Transactional as _;
     (e.tree(T_INBOX), e.tree(T_META))
         .transaction(|(inbox, meta)| {
-            for (k, v) in &sealed {
+            for (k, v) in puts {
                 inbox.insert(k, v.as_slice())?;
             }
-            meta.insert(FORMAT_KEY, &3u32.to_be_bytes())?;
+            for k in removes {
+                inbox.remove(k)?;
+            }
+            meta.insert(FORMAT_KEY, &version.to_be_bytes())?;
             Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
         })
         .map_err(|e| match e {
@@ -1404,7 +1419,6 @@ fn migrate_3_to_4(e: &Engine) -> Result<()> {
 /// detection until pruned). One transaction over the inbox and the version record, like
 /// 2 → 3.
 fn migrate_4_to_5(e: &Engine) -> Result<()> {
-    use sled::Transactional as _;
     let mut stripped = Vec::new();
     for item in e.tree(T_INBOX).iter() {
         let (k, v) = item.db()?;
@@ -1414,20 +1428,7 @@ fn migrate_4_to_5(e: &Engine) -> Result<()> {
             stripped.push((k, encode("inbox", &entry)?));
         }
     }
-    (e.tree(T_INBOX), e.tree(T_META))
-        .transaction(|(inbox, meta)| {
-            for (k, v) in &stripped {
-                inbox.insert(k, v.as_slice())?;
-            }
-            meta.insert(FORMAT_KEY, &5u32.to_be_bytes())?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
-        })
-        .map_err(|e| match e {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => from_sled(e),
-        })?;
-    e.db.flush().db()?;
-    Ok(())
+    rewrite_inbox_with_version(e, &stripped, &[], 5)
 }
 
 /// Opens the inbox log beside the engine's files. An entry of the log is done iff the
@@ -1455,7 +1456,6 @@ fn open_inbox_log(e: &Engine, path: &Path, opts: &OpenOptions) -> Result<InboxLo
 /// are deleted together with the version bump, and a repeated import of an entry the
 /// log already holds is skipped.
 fn migrate_5_to_6(e: &Engine, log: &InboxLog) -> Result<()> {
-    use sled::Transactional as _;
     let version = match e.tree(T_META).get(FORMAT_KEY).db()? {
         Some(v) => u32::from_be_bytes(v.as_ref().try_into().map_err(|_| {
             Error::Corrupt("format version record has the wrong length".to_owned())
@@ -1476,20 +1476,7 @@ fn migrate_5_to_6(e: &Engine, log: &InboxLog) -> Result<()> {
         }
     }
     log.import(&moved)?;
-    (e.tree(T_INBOX), e.tree(T_META))
-        .transaction(|(inbox, meta)| {
-            for k in &keys {
-                inbox.remove(k)?;
-            }
-            meta.insert(FORMAT_KEY, &6u32.to_be_bytes())?;
-            Ok::<_, sled::transaction::ConflictableTransactionError<Error>>(())
-        })
-        .map_err(|e| match e {
-            sled::transaction::TransactionError::Abort(e) => e,
-            sled::transaction::TransactionError::Storage(e) => from_sled(e),
-        })?;
-    e.db.flush().db()?;
-    Ok(())
+    rewrite_inbox_with_version(e, &[], &keys, 6)
 }
 
 /// Values of one tree in key order, read [`PAGE`] at a time, each page under its own
