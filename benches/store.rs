@@ -123,7 +123,8 @@ fn report_latencies(label: &str, mut lat: Vec<Duration>, flushes: u64) {
 /// Overrides `OpenOptions::checkpoint_after_writes` in the checkpoint-policy measurement.
 const CHECKPOINT_AFTER_VAR: &str = "ORB_STORE_BENCH_CHECKPOINT_AFTER";
 /// `policy`: run only the checkpoint-policy measurement (then exit); `inbox`: only the
-/// durable inbox appends.
+/// durable inbox appends; `criterion`: only the criterion benchmarks; `size`: only the
+/// 100k-booking size and reopen measurement.
 const ONLY_VAR: &str = "ORB_STORE_BENCH_ONLY";
 
 /// The custom measurements against the targets.
@@ -275,6 +276,9 @@ fn report() {
                 print!("{label}: {}", String::from_utf8_lossy(&out.stdout));
             }
         }
+        if std::env::var(ONLY_VAR).is_ok_and(|v| v == "size") {
+            return;
+        }
     }
     // The daemon's policy: checkpoint whenever the store says one is due
     // (`OpenOptions::checkpoint_after_writes`, default), so the log a start replays stays
@@ -341,8 +345,11 @@ fn report() {
 }
 
 fn bench(c: &mut Criterion) {
-    report();
-    if std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy" || v == "inbox") {
+    // `criterion`: only the criterion benchmarks below, without the custom report.
+    if !std::env::var(ONLY_VAR).is_ok_and(|v| v == "criterion") {
+        report();
+    }
+    if std::env::var(ONLY_VAR).is_ok_and(|v| v == "policy" || v == "inbox" || v == "size") {
         return;
     }
 
@@ -373,8 +380,15 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("booking_by_topdesk_id", |b| {
-        let id = booking(1).topdesk_reservation_id.unwrap();
-        b.iter(|| black_box(store.booking_by_topdesk_id(&id).unwrap()))
+        // A hit: index lookup, record read and decode.
+        let target = booking(30_000_000);
+        store.save_booking(&target).unwrap();
+        let id = target.topdesk_reservation_id.unwrap();
+        b.iter(|| {
+            let found = store.booking_by_topdesk_id(&id).unwrap();
+            assert!(found.is_some());
+            black_box(found)
+        })
     });
     g.finish();
 }
