@@ -387,26 +387,42 @@ impl InboxLog {
         if s.active_len > 0 && s.active_len + record.len() as u64 > self.segment_bytes {
             self.rotate(&mut s, seq)?;
         }
-        let active = self.active(&s);
-        let file = match s.segments.get(&active) {
-            Some(seg) => Arc::clone(&seg.file),
-            None => return Err(Error::Corrupt("inbox log has no active segment".to_owned())),
+        self.write_record(&mut s, seq, &record, sealed.len(), hash, received_at)?;
+        s.next_seq = after;
+        drop(s);
+        Ok((InboxSeq(seq), self.group.applied()))
+    }
+
+    /// Writes `record` (entry `seq`) at the end of the active segment and records it as
+    /// pending there. A failed write is cut back and leaves the state as it was; if the
+    /// cut fails too, the log refuses further appends.
+    fn write_record(
+        &self,
+        s: &mut State,
+        seq: u64,
+        record: &[u8],
+        body_len: usize,
+        hash: [u8; 32],
+        received_at: Timestamp,
+    ) -> Result<()> {
+        let active = self.active(s);
+        let Some(file) = s.segments.get(&active).map(|seg| Arc::clone(&seg.file)) else {
+            return Err(Error::Corrupt("inbox log has no active segment".to_owned()));
         };
         let offset = s.active_len;
-        if let Err(e) = write_all_at(&file, &record, offset) {
+        if let Err(e) = write_all_at(&file, record, offset) {
             if let Err(cut) = file.set_len(offset) {
                 s.broken = Some(cut.to_string());
             }
             return Err(Error::Io(e));
         }
-        s.next_seq = after;
         s.active_len = offset + record.len() as u64;
         s.pending.insert(
             seq,
             Pending {
                 segment: active,
                 offset,
-                body_len: sealed.len(),
+                body_len,
                 hash,
                 received_at,
             },
@@ -418,8 +434,7 @@ impl InboxLog {
         if !s.dirty.iter().any(|f| Arc::ptr_eq(f, &file)) {
             s.dirty.push(file);
         }
-        drop(s);
-        Ok((InboxSeq(seq), self.group.applied()))
+        Ok(())
     }
 
     /// Returns once the write with `ticket` is on disk; concurrent callers share one
@@ -727,30 +742,7 @@ impl InboxLog {
                 s.next_seq = seq.0.saturating_add(1);
             }
             let record = encode_record(seq.0, *received_at, hash, sealed);
-            let active = self.active(&s);
-            let Some(file) = s.segments.get(&active).map(|seg| Arc::clone(&seg.file)) else {
-                return Err(Error::Corrupt("inbox log has no active segment".to_owned()));
-            };
-            let offset = s.active_len;
-            write_all_at(&file, &record, offset).map_err(Error::Io)?;
-            s.active_len = offset + record.len() as u64;
-            s.pending.insert(
-                seq.0,
-                Pending {
-                    segment: active,
-                    offset,
-                    body_len: sealed.len(),
-                    hash: *hash,
-                    received_at: *received_at,
-                },
-            );
-            if let Some(seg) = s.segments.get_mut(&active) {
-                seg.live += 1;
-                seg.min_seq = seg.min_seq.min(seq.0);
-            }
-            if !s.dirty.iter().any(|f| Arc::ptr_eq(f, &file)) {
-                s.dirty.push(file);
-            }
+            self.write_record(&mut s, seq.0, &record, sealed.len(), *hash, *received_at)?;
             drop(s);
             last = self.group.applied();
         }
@@ -953,6 +945,14 @@ mod tests {
         seq
     }
 
+    fn pending_seqs(log: &InboxLog) -> Vec<u64> {
+        log.read_pending()
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.0)
+            .collect()
+    }
+
     #[test]
     fn records_round_trip_and_a_torn_tail_is_cut() {
         let dir = tempfile::tempdir().unwrap();
@@ -1034,12 +1034,7 @@ mod tests {
         }
         drop(log);
         let log = open(dir.path(), 1 << 20, &[1, 3]);
-        let seqs: Vec<u64> = log
-            .read_pending()
-            .unwrap()
-            .iter()
-            .map(|e| e.seq.0)
-            .collect();
+        let seqs = pending_seqs(&log);
         assert_eq!(seqs, [2, 4]);
     }
 
@@ -1083,12 +1078,7 @@ mod tests {
 
         // The zeros after the last record are not a torn write.
         let log = open(dir.path(), seg, &[]);
-        let seqs: Vec<u64> = log
-            .read_pending()
-            .unwrap()
-            .iter()
-            .map(|e| e.seq.0)
-            .collect();
+        let seqs = pending_seqs(&log);
         assert_eq!(seqs, [1, 2, 3, 5, 6]);
         assert_eq!(
             fs::metadata(segment_path(&dir.path().join(DIR), 4))
@@ -1125,12 +1115,7 @@ mod tests {
         let new = append(&log, b"after the migration");
         drop(log);
         let log = open(dir.path(), seg, &[]);
-        let seqs: Vec<u64> = log
-            .read_pending()
-            .unwrap()
-            .iter()
-            .map(|e| e.seq.0)
-            .collect();
+        let seqs = pending_seqs(&log);
         assert_eq!(seqs, [2, 3, 4, 5, 6, 7, 8, new.0]);
     }
 
@@ -1147,12 +1132,7 @@ mod tests {
         let new = append(&log, b"after the migration");
         drop(log);
         let log = open(dir.path(), seg, &[]);
-        let seqs: Vec<u64> = log
-            .read_pending()
-            .unwrap()
-            .iter()
-            .map(|e| e.seq.0)
-            .collect();
+        let seqs = pending_seqs(&log);
         assert_eq!(seqs, [2, 3, 4, 5, 6, 7, 8, new.0]);
     }
 
